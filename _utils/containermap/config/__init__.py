@@ -1,0 +1,1 @@
+"""Map configuration model (docker-map schema), YAML loading, validation and naming."""
