@@ -1,0 +1,547 @@
+"""Invalid maps: each produces exactly the expected problems, with map, config and key path.
+
+Built with ``check_integrity=False`` so that these are the per-key, inheritance and naming rules
+of the model alone (cross-reference rules are tested with config/integrity.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from containermap.config import ContainerMap
+
+CASES = [
+    pytest.param(
+        {"web": {"image": "nginx", "expose": 80}},
+        ["webapp.web.expose: unknown key 'expose' (did you mean 'exposes'?)"],
+        id="unknown_key",
+    ),
+    pytest.param(
+        {"web": {"colour": "red"}},
+        ["webapp.web.colour: unknown key 'colour'"],
+        id="unknown_key_no_suggestion",
+    ),
+    pytest.param(
+        {"web": {"instances": 3}},
+        ["webapp.web.instances: expected a name or a list of them, got int 3"],
+        id="instances_int",
+    ),
+    pytest.param(
+        {"web": {"instances": ["a.b"]}},
+        [
+            "webapp.web.instances[0]: invalid instance name 'a.b' (allowed: letters, digits, '_', '-'; must start with a letter or digit)"
+        ],
+        id="instances_dotted",
+    ),
+    pytest.param(
+        {"web": {"instances": ["a", "a"]}},
+        ["webapp.web.instances[1]: duplicate entry 'a'"],
+        id="instances_duplicate",
+    ),
+    pytest.param(
+        {"web": {"binds": 7}},
+        [
+            "webapp.web.binds: expected an alias, (alias, read-only), (container path, host path[, read-only]) or a dict of those, got int 7"
+        ],
+        id="binds_int",
+    ),
+    pytest.param(
+        {"web": {"binds": [("etc/app", "/srv/app")]}},
+        [
+            "webapp.web.binds[0]: container path 'etc/app' must be absolute (start with '/') or start with './'"
+        ],
+        id="binds_relative_container_path",
+    ),
+    pytest.param(
+        {"web": {"binds": ["/etc/app"]}},
+        [
+            "webapp.web.binds[0]: '/etc/app' looks like a container path but has no host path (a direct bind is (container path, host path); an alias is a name from volumes)"
+        ],
+        id="binds_path_without_host",
+    ),
+    pytest.param(
+        {"web": {"binds": [("/a", "/b", "ro", "x")]}},
+        [
+            "webapp.web.binds[0]: expected an alias, (alias, read-only), (container path, host path[, read-only]) or a dict of those, got tuple ('/a', '/b', 'ro', 'x')"
+        ],
+        id="binds_four_items",
+    ),
+    pytest.param(
+        {"web": {"binds": {"/a": 5}}},
+        [
+            "webapp.web.binds['/a']: expected a read-only flag, a host path or (host path, read-only flag), got int 5"
+        ],
+        id="binds_bad_host_path",
+    ),
+    pytest.param(
+        {"web": {"binds": {"/a": {"i1": None}}}},
+        ["webapp.web.binds['/a'].i1: expected a host path, got null"],
+        id="binds_instance_dict_bad",
+    ),
+    pytest.param(
+        {"web": {"attaches": [("log", "ro")]}},
+        [
+            "webapp.web.attaches[0]: attached volume 'log' cannot be read-only (the owning container mounts it read-write)"
+        ],
+        id="attaches_readonly",
+    ),
+    pytest.param(
+        {"web": {"attaches": [("log", "/var/log", True)]}},
+        [
+            "webapp.web.attaches[0]: attached volume 'log' cannot be read-only (the owning container mounts it read-write)"
+        ],
+        id="attaches_readonly3",
+    ),
+    pytest.param(
+        {"web": {"attaches": {"log": "var/log"}}},
+        ["webapp.web.attaches.log: container path 'var/log' must be absolute (start with '/')"],
+        id="attaches_relative",
+    ),
+    pytest.param(
+        {"web": {"uses": {"sock": "mnt"}}},
+        ["webapp.web.uses.sock: container path 'mnt' must be absolute (start with '/')"],
+        id="uses_relative",
+    ),
+    pytest.param(
+        {"web": {"uses": ["bad name"]}},
+        ["webapp.web.uses[0]: invalid volume alias or container reference 'bad name'"],
+        id="uses_bad_name",
+    ),
+    pytest.param(
+        {"web": {"links": "a.b.c"}},
+        ["webapp.web.links: invalid container reference 'a.b.c' (expected 'config' or 'config.instance')"],
+        id="links_three_parts",
+    ),
+    pytest.param(
+        {"web": {"links": {"db": "bad alias"}}},
+        ["webapp.web.links.db: invalid link alias 'bad alias'"],
+        id="links_bad_alias",
+    ),
+    pytest.param(
+        {"web": {"exposes": [70000]}},
+        ["webapp.web.exposes[0]: port 70000 is out of range (1-65535)"],
+        id="exposes_out_of_range",
+    ),
+    pytest.param(
+        {"web": {"exposes": {80: 0}}},
+        ["webapp.web.exposes[80]: host port 0 is out of range (1-65535)"],
+        id="exposes_zero",
+    ),
+    pytest.param(
+        {"web": {"exposes": ["53/icmp"]}},
+        ["webapp.web.exposes[0]: unknown protocol 'icmp' in port '53/icmp' (use tcp, udp or sctp)"],
+        id="exposes_protocol",
+    ),
+    pytest.param(
+        {"web": {"exposes": ["http"]}},
+        ["webapp.web.exposes[0]: invalid port str 'http' (expected a number 1-65535 or 'number/protocol')"],
+        id="exposes_garbage",
+    ),
+    pytest.param(
+        {"web": {"exposes": [(80, "9000-8000")]}},
+        ["webapp.web.exposes[0]: host port '9000-8000' is out of range (1-65535)"],
+        id="exposes_host_range",
+    ),
+    pytest.param(
+        {"web": {"exposes": [(80, 80, "pub", "yes")]}},
+        ["webapp.web.exposes[0]: ipv6 flag must be true or false, got str 'yes'"],
+        id="exposes_ipv6_flag",
+    ),
+    pytest.param(
+        {"web": {"exposes": [(80, 80, 5)]}},
+        ["webapp.web.exposes[0]: expected an interface name, got int 5"],
+        id="exposes_iface_type",
+    ),
+    pytest.param(
+        {"web": {"networks": {"back": {"ipv4_address": "10.0.0.300"}}}},
+        ["webapp.web.networks.back.ipv4_address: invalid IPv4 address str '10.0.0.300'"],
+        id="networks_bad_ip",
+    ),
+    pytest.param(
+        {"web": {"networks": {"back": {"ipv4_address": "fd00::1"}}}},
+        ["webapp.web.networks.back.ipv4_address: invalid IPv4 address str 'fd00::1'"],
+        id="networks_ipv6_in_ipv4",
+    ),
+    pytest.param(
+        {"web": {"networks": {"back": {"alias": "x"}}}},
+        ["webapp.web.networks.back.alias: unknown endpoint key 'alias' (did you mean 'aliases'?)"],
+        id="networks_unknown_key",
+    ),
+    pytest.param(
+        {"web": {"networks": ["bad net"]}},
+        [
+            "webapp.web.networks[0]: invalid network name 'bad net' (allowed: letters, digits, '_', '.', '-'; must start with a letter or digit)"
+        ],
+        id="networks_bad_name",
+    ),
+    pytest.param(
+        {"web": {"network_mode": 5}},
+        ["webapp.web.network_mode: expected a network mode string, got int 5"],
+        id="network_mode_int",
+    ),
+    pytest.param(
+        {"web": {"network_mode": "a.b.c"}},
+        ["webapp.web.network_mode: invalid network mode 'a.b.c' (expected 'config' or 'config.instance')"],
+        id="network_mode_bad_ref",
+    ),
+    pytest.param(
+        {"web": {"network_mode": "container:"}},
+        ["webapp.web.network_mode: invalid container name in network mode 'container:'"],
+        id="network_mode_container_empty",
+    ),
+    pytest.param(
+        {"web": {"exec_commands": [("cmd", "root", "always")]}},
+        ["webapp.web.exec_commands[0]: unknown exec policy 'always' (use 'restart' or 'initial')"],
+        id="exec_policy",
+    ),
+    pytest.param(
+        {"web": {"exec_commands": [""]}},
+        ["webapp.web.exec_commands[0]: expected a command string or argument list, got str ''"],
+        id="exec_empty",
+    ),
+    pytest.param(
+        {"web": {"exec_commands": {"command": "x"}}},
+        [
+            "webapp.web.exec_commands.command: unknown key 'command' (did you mean 'cmd'?)",
+            "webapp.web.exec_commands: exec command has no 'cmd'",
+        ],
+        id="exec_dict_unknown",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": {"test": "true", "interval": "30 seconds"}}},
+        [
+            "webapp.web.healthcheck.interval: invalid interval str '30 seconds' (use a duration string such as '30s', '1m30s', '500ms', or an integer number of nanoseconds)"
+        ],
+        id="health_bad_interval",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": {"test": "true", "interval": 30}}},
+        [
+            "webapp.web.healthcheck.interval: interval 30 is 30 ns, below Docker's minimum of 1ms (integers are nanoseconds; write '30s' for 30 seconds)"
+        ],
+        id="health_int_seconds",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": {"test": "true", "retries": -1}}},
+        ["webapp.web.healthcheck.retries: expected a non-negative number of retries, got int -1"],
+        id="health_retries",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": {"test": "true", "intervall": "1s"}}},
+        ["webapp.web.healthcheck.intervall: unknown healthcheck key 'intervall' (did you mean 'interval'?)"],
+        id="health_unknown_key",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": 5}},
+        [
+            "webapp.web.healthcheck: expected a test command, a dict, or (test, interval, timeout, retries, start_period), got int 5"
+        ],
+        id="health_type",
+    ),
+    pytest.param(
+        {"web": {"healthcheck": ["CMD"]}},
+        ["webapp.web.healthcheck.test: healthcheck test ['CMD'] has no command"],
+        id="health_cmd_only",
+    ),
+    pytest.param(
+        {"web": {"user": -1}},
+        ["webapp.web.user: user id must not be negative, got -1"],
+        id="user_negative",
+    ),
+    pytest.param(
+        {"web": {"user": "a:b:c"}},
+        ["webapp.web.user: invalid user 'a:b:c' (expected 'user' or 'user:group')"],
+        id="user_three_parts",
+    ),
+    pytest.param(
+        {"web": {"user": "app user"}},
+        ["webapp.web.user: invalid user str 'app user'"],
+        id="user_bad_chars",
+    ),
+    pytest.param(
+        {"web": {"permissions": "u=rwz"}},
+        [
+            "webapp.web.permissions: invalid permissions 'u=rwz' (expected an octal mode such as '0750' or a symbolic mode such as 'u=rwX,g=rX,o=')"
+        ],
+        id="permissions_bad",
+    ),
+    pytest.param(
+        {"web": {"permissions": 488}},
+        [
+            "webapp.web.permissions: permissions must be a quoted string such as '0750', got the number 488 (YAML reads an unquoted 0750 as the decimal number 488)"
+        ],
+        id="permissions_octal_int",
+    ),
+    pytest.param(
+        {"web": {"permissions": "0789"}},
+        [
+            "webapp.web.permissions: invalid permissions '0789' (expected an octal mode such as '0750' or a symbolic mode such as 'u=rwX,g=rX,o=')"
+        ],
+        id="permissions_octal_digits",
+    ),
+    pytest.param(
+        {"web": {"stop_signal": "SIGTREM"}},
+        ["webapp.web.stop_signal: unknown signal 'SIGTREM' (did you mean 'SIGTERM'?)"],
+        id="stop_signal_unknown",
+    ),
+    pytest.param(
+        {"web": {"stop_signal": 99}},
+        ["webapp.web.stop_signal: signal number 99 is out of range (1-64)"],
+        id="stop_signal_range",
+    ),
+    pytest.param(
+        {"web": {"stop_timeout": -5}},
+        ["webapp.web.stop_timeout: must not be negative, got -5"],
+        id="stop_timeout_negative",
+    ),
+    pytest.param(
+        {"web": {"stop_timeout": "10s"}},
+        ["webapp.web.stop_timeout: expected a non-negative number of seconds, got str '10s'"],
+        id="stop_timeout_string",
+    ),
+    pytest.param(
+        {"web": {"start_delay": True}},
+        ["webapp.web.start_delay: expected a non-negative number of seconds, got bool True"],
+        id="start_delay_bool",
+    ),
+    pytest.param(
+        {"web": {"abstract": "yes"}},
+        ["webapp.web.abstract: expected true or false, got str 'yes'"],
+        id="abstract_string",
+    ),
+    pytest.param(
+        {"web": {"persistent": 1}},
+        ["webapp.web.persistent: expected true or false, got int 1"],
+        id="persistent_int",
+    ),
+    pytest.param(
+        {"web": {"shares": ["var/cache"]}},
+        ["webapp.web.shares[0]: container path 'var/cache' must be absolute (start with '/')"],
+        id="shares_relative",
+    ),
+    pytest.param(
+        {"web": {"create_options": ["command"]}},
+        ["webapp.web.create_options: expected a dict (or a callable returning one), got list ['command']"],
+        id="create_options_list",
+    ),
+    pytest.param(
+        {"web": {"create_options": {"enviroment": {"A": "1"}}}},
+        ["webapp.web.create_options.enviroment: unknown option 'enviroment' (did you mean 'environment'?)"],
+        id="create_options_unknown",
+    ),
+    pytest.param(
+        {"web": {"create_options": {"environment": "A=1"}}},
+        ["webapp.web.create_options.environment: expected a dict or a list of 'NAME=value', got str 'A=1'"],
+        id="create_options_env_type",
+    ),
+    pytest.param(
+        {"web": {"create_options": {"environment": ["A=1", 5]}}},
+        ["webapp.web.create_options.environment[1]: expected 'NAME=value', got int 5"],
+        id="create_options_env_item",
+    ),
+    pytest.param(
+        {"web": {"host_config": {"restart": "always"}}},
+        ["webapp.web.host_config.restart: unknown option 'restart' (did you mean 'restart_policy'?)"],
+        id="host_config_unknown",
+    ),
+    pytest.param(
+        {"web": {"image": "MyApp:1.0"}},
+        ["webapp.web.image: invalid image reference 'MyApp:1.0' (repository names must be lower-case)"],
+        id="image_uppercase",
+    ),
+    pytest.param(
+        {"web": {"image": "app:bad tag"}},
+        ["webapp.web.image: invalid image reference 'app:bad tag'"],
+        id="image_bad_tag",
+    ),
+    pytest.param(
+        {"web": {"image": 5}},
+        ["webapp.web.image: expected an image name, got int 5"],
+        id="image_int",
+    ),
+    pytest.param(
+        {"WebServer": {}},
+        [
+            "webapp.WebServer.image: no image set and the configuration name 'WebServer' is not a valid image name"
+        ],
+        id="config_name_uppercase_no_image",
+    ),
+    pytest.param(
+        {"web server": {"image": "x"}},
+        [
+            "webapp.web server: invalid configuration name 'web server' (allowed: letters, digits, '_', '-'; must start with a letter or digit)"
+        ],
+        id="config_name_invalid",
+    ),
+    pytest.param(
+        {"web.server": {"image": "x"}},
+        [
+            "webapp.web.server: invalid configuration name 'web.server' (allowed: letters, digits, '_', '-'; must start with a letter or digit)"
+        ],
+        id="config_name_dot",
+    ),
+    pytest.param(
+        {"web": "nginx"},
+        ["webapp.web: expected a mapping (container configuration), got str 'nginx'"],
+        id="config_not_mapping",
+    ),
+    pytest.param(
+        {"repositry": "registry.local"},
+        [
+            "webapp.repositry: looks like a misspelled map key 'repository' (a top-level key that is not a map key is a container configuration, which must be a mapping; got str 'registry.local')"
+        ],
+        id="misspelled_repository",
+    ),
+    pytest.param(
+        {"volume": {"data": "/data"}},
+        [
+            "webapp.volume: looks like a misspelled map key 'volumes' (a top-level key that is not a map key is a container configuration, and this one has unknown keys: data)"
+        ],
+        id="misspelled_volumes_dict",
+    ),
+    pytest.param(
+        {"volumes": ["/data"]},
+        ["webapp.volumes: expected a mapping of alias to path or volume configuration, got list ['/data']"],
+        id="volumes_list",
+    ),
+    pytest.param(
+        {"volumes": {"data": "data"}},
+        ["webapp.volumes.data: volume path 'data' must be absolute (start with '/')"],
+        id="volumes_relative",
+    ),
+    pytest.param(
+        {"volumes": {"data": {"path": "/data"}}},
+        ["webapp.volumes.data.path: unknown key 'path'"],
+        id="volumes_unknown_key",
+    ),
+    pytest.param(
+        {"volumes": {"bad alias": "/data"}},
+        ["webapp.volumes['bad alias']: invalid volume alias 'bad alias'"],
+        id="volumes_bad_alias",
+    ),
+    pytest.param(
+        {"volumes": {"data": {"default_path": "/d", "driver_options": "x"}}},
+        ["webapp.volumes.data.driver_options: expected a dict, got str 'x'"],
+        id="volumes_driver_options_type",
+    ),
+    pytest.param(
+        {"networks": ["back"]},
+        ["webapp.networks: expected a mapping of network name to network configuration, got list ['back']"],
+        id="networks_list",
+    ),
+    pytest.param(
+        {"networks": {"back": {"drvier": "overlay"}}},
+        ["webapp.networks.back.drvier: unknown key 'drvier' (did you mean 'driver'?)"],
+        id="networks_unknown_key",
+    ),
+    pytest.param(
+        {"networks": {"bridge": None}},
+        ["webapp.networks.bridge: 'bridge' is a Docker preset network; use it without defining it"],
+        id="networks_preset",
+    ),
+    pytest.param(
+        {"networks": {"back": {"internal": "yes"}}},
+        ["webapp.networks.back.internal: expected true or false, got str 'yes'"],
+        id="networks_internal_type",
+    ),
+    pytest.param(
+        {"host": {"data": 5}},
+        ["webapp.host.data: expected a host path or a dict of instance name to host path, got int 5"],
+        id="host_bad_value",
+    ),
+    pytest.param(
+        {"host": {"data": "data", "cfg": {"i1": "cfg/i1"}}},
+        [
+            "webapp.host.data: relative host path 'data' needs a root (set host_root or host.root)",
+            "webapp.host.cfg.i1: relative host path 'cfg/i1' needs a root (set host_root or host.root)",
+        ],
+        id="host_relative_no_root",
+    ),
+    pytest.param(
+        {"web": {"binds": {"/d": "data"}}},
+        ["webapp.web.binds[0]: relative host path 'data' needs a root (set host_root or host.root)"],
+        id="bind_relative_no_root",
+    ),
+    pytest.param(
+        {"groups": {"__all__": ["web"]}},
+        [
+            "webapp.groups.__all__: '__all__' is the built-in group of all configurations and cannot be defined"
+        ],
+        id="groups_all",
+    ),
+    pytest.param(
+        {"groups": {"g": ["a.b.c"]}},
+        ["webapp.groups.g[0]: invalid group member 'a.b.c' (expected 'config' or 'config.instance')"],
+        id="groups_bad_member",
+    ),
+    pytest.param(
+        {"groups": {"g": 5}},
+        ["webapp.groups.g: expected a list of 'config' / 'config.instance' names, got int 5"],
+        id="groups_type",
+    ),
+    pytest.param(
+        {"repository": "Registry.local/NS"},
+        ["webapp.repository: invalid repository prefix 'Registry.local/NS' (must be lower-case)"],
+        id="repository_uppercase",
+    ),
+    pytest.param(
+        {"default_tag": "bad tag"},
+        [
+            "webapp.default_tag: invalid image tag 'bad tag' (letters, digits, '_', '.', '-'; at most 128 characters)"
+        ],
+        id="default_tag_bad",
+    ),
+    pytest.param(
+        {"set_hostname": "no"},
+        ["webapp.set_hostname: expected true or false, got str 'no'"],
+        id="set_hostname_string",
+    ),
+    pytest.param(
+        {"use_attached_parent_name": 1},
+        ["webapp.use_attached_parent_name: expected true or false, got int 1"],
+        id="use_attached_parent_name_int",
+    ),
+    pytest.param(
+        {"clients": 5},
+        ["webapp.clients: expected a name or a list of them, got int 5"],
+        id="clients_int",
+    ),
+    pytest.param(
+        {"containers": ["web"]},
+        [
+            "webapp.containers: expected a mapping of configuration name to container configuration, got list ['web']"
+        ],
+        id="containers_list",
+    ),
+    pytest.param(
+        {"web": {"image": "a"}, "containers": {"web": {"image": "b"}}},
+        ["webapp.web: configuration is defined twice (at top level and under 'containers')"],
+        id="duplicate_config",
+    ),
+    pytest.param(
+        {"web": {"extends": "base"}},
+        ["webapp.web.extends[0]: unknown configuration 'base'"],
+        id="extends_missing",
+    ),
+    pytest.param(
+        {"base_web": {"abstract": True}, "web": {"extends": ["base_wbe"]}},
+        ["webapp.web.extends[0]: unknown configuration 'base_wbe' (did you mean 'base_web'?)"],
+        id="extends_missing_close",
+    ),
+    pytest.param(
+        {"web": {"extends": "web"}},
+        ["webapp.web.extends[0]: configuration extends itself"],
+        id="extends_self",
+    ),
+    pytest.param(
+        {"a": {"extends": "b"}, "b": {"extends": "c"}, "c": {"extends": "a"}},
+        ["webapp.c.extends[0]: extends cycle: a -> b -> c -> a"],
+        id="extends_cycle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), CASES)
+def test_invalid_map(data, expected):
+    m, problems = ContainerMap.load("webapp", data, check_integrity=False)
+    assert [str(p) for p in problems] == expected
+    assert expected, "every case must produce at least one problem"
