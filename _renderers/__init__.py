@@ -1,0 +1,1 @@
+"""Salt renderers of salt-dockerfabric (this file only makes pip package the directory; Salt skips it)."""
