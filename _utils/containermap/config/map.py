@@ -517,19 +517,13 @@ class ContainerMap:
         return problems
 
     def _integrity_problems(self, extended: ContainerMap) -> list[Problem]:
-        problems: list[Problem] = []
-        try:
-            from .integrity import integrity_problems
-        except ImportError:  # TODO(lead): remove once config/integrity.py (H3) is merged
-            integrity_problems = None
-        if integrity_problems is not None:
-            problems.extend(integrity_problems(extended, self._check_duplicates))
-        try:
-            from ..graph import DependencyGraph
-        except ImportError:  # TODO(lead): remove once graph.py (H3) is merged
-            DependencyGraph = None  # noqa: N806
-        if DependencyGraph is not None:
-            problems.extend(DependencyGraph({self.name: extended}).cycle_problems())
+        # imported here: integrity and graph import this module
+        from ..graph import DependencyGraph
+        from .integrity import integrity_problems
+
+        abstract = [name for name, config in self.containers.items() if config.abstract]
+        problems = integrity_problems(extended, self._check_duplicates, abstract=abstract)
+        problems.extend(DependencyGraph({self.name: extended}).cycle_problems())
         return problems
 
     def problems(self, check_integrity: bool = True) -> list[Problem]:

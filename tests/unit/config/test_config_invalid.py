@@ -545,3 +545,10 @@ def test_invalid_map(data, expected):
     m, problems = ContainerMap.load("webapp", data, check_integrity=False)
     assert [str(p) for p in problems] == expected
     assert expected, "every case must produce at least one problem"
+
+
+def test_link_to_abstract_config_is_named_as_such():
+    """A reference to an abstract config says why it cannot work instead of 'unknown'."""
+    data = {"base": {"abstract": True, "image": "x"}, "web": {"extends": "base", "links": "base"}}
+    _, problems = ContainerMap.load("webapp", data)
+    assert [str(p) for p in problems] == ["webapp.web.links[0]: container 'base' is abstract and is never created"]
