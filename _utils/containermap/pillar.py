@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config.client import build_clients as client_configurations
 from .config.lazy import Lazy, Placeholder
 from .config.normalize import did_you_mean
 from .exceptions import ConfigurationError, MapValidationError, Problem
@@ -693,9 +694,7 @@ def client_configs(
 def build_clients(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """ClientConfiguration objects from :func:`client_configs` output (the YAML loader's
     client building, so both report problems the same way)."""
-    from .config.yaml import _clients_from_data  # TODO(lead): a public name in config/yaml.py
-
-    return _clients_from_data(configs, f"{PILLAR_ROOT}.clients")
+    return client_configurations(configs, f"{PILLAR_ROOT}.clients")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, Problem
 from .lazy import Lazy
 from .normalize import (
     INVALID,
@@ -222,3 +222,35 @@ class ClientConfiguration(ConfigurationObject):
     def get_init_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the docker SDK client (only the ones that are set)."""
         return {k: self._values[k] for k in ("base_url", "version", "timeout", "tls") if k in self._values}
+
+
+def build_clients(data: Any, source: str = "clients") -> dict[str, ClientConfiguration]:
+    """``{client_name: {base_url: ..., ...}}`` -> ClientConfigurations (YAML files and pillar);
+    every problem of every client is reported at once."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            Problem(
+                None, None, source, f"clients must be a mapping of client names, not {type(data).__name__}"
+            )
+        )
+    clients: dict[str, ClientConfiguration] = {}
+    problems: list[Problem] = []
+    for name, values in data.items():
+        if values is None:
+            values = {}
+        if not isinstance(values, Mapping):
+            problems.append(
+                Problem(None, None, f"{source}.{name}", "a client configuration must be a mapping")
+            )
+            continue
+        try:
+            clients[str(name)] = ClientConfiguration(name=str(name), **{str(k): v for k, v in values.items()})
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(None, None, f"{source}.{name}", str(exc)))
+    if problems:
+        raise ConfigurationError(problems)
+    return clients

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 import yaml
 
 from ..exceptions import ConfigurationError, LazyResolutionError, MapValidationError, Problem
+from .client import build_clients
 from .lazy import LazyOnce, Placeholder
 
 if TYPE_CHECKING:  # imported lazily at run time: the model imports nothing from here
@@ -368,42 +369,10 @@ def _in_map(problem: Problem, map_name: str) -> Problem:
 def load_clients(stream: str | bytes | IO[Any]) -> dict[str, ClientConfiguration]:
     """Load client configurations ``{client_name: {base_url: ..., interfaces: ...}}``."""
     source = getattr(stream, "name", None) or "<string>"
-    return _clients_from_data(load_yaml(stream), source)
+    return build_clients(load_yaml(stream), source)
 
 
 def load_clients_file(filename: str | os.PathLike[str]) -> dict[str, ClientConfiguration]:
     """:func:`load_clients` for a file."""
     filename = os.fspath(filename)
-    return _clients_from_data(load_file(filename), filename)
-
-
-def _clients_from_data(data: Any, source: str) -> dict[str, ClientConfiguration]:
-    from .client import ClientConfiguration
-
-    if data is None:
-        return {}
-    if not isinstance(data, Mapping):
-        raise ConfigurationError(
-            Problem(
-                None, None, source, f"clients must be a mapping of client names, not {type(data).__name__}"
-            )
-        )
-    clients: dict[str, ClientConfiguration] = {}
-    problems: list[Problem] = []
-    for name, values in data.items():
-        if values is None:
-            values = {}
-        if not isinstance(values, Mapping):
-            problems.append(
-                Problem(None, None, f"clients.{name}", "a client configuration must be a mapping")
-            )
-            continue
-        try:
-            clients[str(name)] = ClientConfiguration(name=str(name), **{str(k): v for k, v in values.items()})
-        except ConfigurationError as exc:
-            problems.extend(exc.problems)
-        except (TypeError, ValueError) as exc:
-            problems.append(Problem(None, None, f"clients.{name}", str(exc)))
-    if problems:
-        raise ConfigurationError(problems)
-    return clients
+    return build_clients(load_file(filename), filename)
