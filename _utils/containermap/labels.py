@@ -11,3 +11,7 @@ HASH = f"{PREFIX}.hash"
 TEMPORARY = f"{PREFIX}.temporary"
 # the test suite marks everything it creates with this label (value: the test run id)
 TEST = f"{PREFIX}.test"
+# hash of what can be changed in place (resource limits, restart policy, network endpoints)
+UPDATE_HASH = f"{HASH}.update"
+# canonical JSON of the desired fields: explains a changed hash field by field without inspect
+SPEC = f"{PREFIX}.spec"

@@ -1,0 +1,280 @@
+"""Crash recovery (issue 12): the engine is SIGKILLed in the middle of a cold apply of an
+11-container map, restarted, and ONE plain apply must converge with the named-volume data
+intact.
+
+The engine killed here is a private ``dockerd`` this test starts itself (own socket, data
+root, exec root, pidfile and containerd namespace, no bridge, no iptables), so the shared test
+engine is never touched. The base image is copied into it with ``get_image``/``load_image``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import docker
+import pytest
+from containermap import labels
+from containermap.config.map import ContainerMap
+from containermap.engine import MapClient
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+BASE = "local/busybox:latest"
+SLEEP = "sleep 100000"
+K = 5  # 1 db + K app + K web = 11 containers
+TRIALS = 3
+
+
+def _children(pid: int) -> list[int]:
+    result = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                result.extend(int(x) for x in fh.read().split())
+    except OSError:
+        pass
+    return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if not pids:
+            return []
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+class PrivateEngine:
+    """A dockerd of our own (started and ended by this test, by pid)."""
+
+    def __init__(self, root: str, namespace: str):
+        self.root = root
+        self.ns = namespace
+        self.sock = f"{root}/d.sock"
+        self.url = f"unix://{self.sock}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, attempts: int = 3) -> None:
+        for attempt in range(attempts):
+            try:
+                self._start_once()
+                return
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                self._end_process()
+                for pid in self._own_containerd():
+                    os.kill(pid, signal.SIGKILL)
+                time.sleep(2)
+
+    def _start_once(self) -> None:
+        os.makedirs(self.root, exist_ok=True)
+        log = open(f"{self.root}/dockerd.log", "ab")  # noqa: SIM115 - kept by the process
+        cmd = [
+            shutil.which("dockerd") or "/usr/sbin/dockerd",
+            "-H",
+            self.url,
+            "--data-root",
+            f"{self.root}/data",
+            "--exec-root",
+            f"{self.root}/x",
+            "--pidfile",
+            f"{self.root}/d.pid",
+            "--bridge",
+            "none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--containerd-namespace",
+            self.ns,
+            "--containerd-plugins-namespace",
+            self.ns + "p",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        api = docker.APIClient(base_url=self.url, version="1.41", timeout=5)
+        deadline = time.monotonic() + 40
+        try:
+            while True:
+                try:
+                    api.ping()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        with open(f"{self.root}/dockerd.log", errors="replace") as fh:
+                            tail = fh.read()[-800:]
+                        raise RuntimeError(f"private dockerd did not start:\n{tail}") from None
+                    time.sleep(0.2)
+        finally:
+            api.close()
+
+    def _end_process(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def _own_containerd(self) -> list[int]:
+        return [p for p in self._own_processes(b"containerd", self.root.encode()) if _alive(p)]
+
+    def kill(self) -> None:
+        """SIGKILL dockerd, then wait for it and its containerd to be gone."""
+        assert self.proc is not None
+        containerd = _children(self.proc.pid)
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        left = _wait_gone(containerd, 30)
+        for pid in left:  # our own containerd: make sure it is gone before a restart
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(left, 10)
+
+    def _own_processes(self, program: bytes, marker: bytes) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    args = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(program) and any(marker in a for a in args):
+                pids.append(int(entry))
+        return pids
+
+    def _own_shims(self) -> list[int]:
+        return self._own_processes(b"containerd-shim-runc-v2", self.ns.encode())
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            containerd = _children(self.proc.pid)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            _wait_gone(containerd, 20)
+        # shims orphaned by the kills (started by our containerd): end them by pid
+        for pid in self._own_shims():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # network namespaces and overlay mounts left under our root (deepest first)
+        with open("/proc/mounts") as fh:
+            mounts = [line.split()[1] for line in fh if line.split()[1].startswith(self.root + "/")]
+        for mount in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", mount], capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def engine():
+    shared = docker.APIClient(version="auto")
+    try:
+        shared.inspect_image(BASE)
+    except docker.errors.NotFound:
+        pytest.skip(f"{BASE} missing (run tests/testbed/setup.sh)")
+    run = uuid.uuid4().hex[:6]
+    eng = PrivateEngine(f"/tmp/h4e{run}", f"h4e{run}")
+    try:
+        eng.start()
+        private = docker.APIClient(base_url=eng.url, version="1.41")
+        private.load_image(shared.get_image(BASE))
+        private.close()
+        yield eng
+    finally:
+        shared.close()
+        eng.stop()
+
+
+def crash_map() -> dict:
+    common = {"image": BASE, "host_config": {"init": True}, "stop_timeout": 1, "networks": "net"}
+    data: dict = {
+        "networks": {"net": {}},
+        "volumes": {"vol": "/data"},
+        "db": {**common, "attaches": "vol", "create_options": {"command": SLEEP}},
+    }
+    for i in range(1, K + 1):
+        data[f"app{i}"] = {**common, "requires": "db", "create_options": {"command": SLEEP}}
+        data[f"web{i}"] = {**common, "requires": f"app{i}", "create_options": {"command": SLEEP}}
+    return data
+
+
+def _client(eng: PrivateEngine, name: str) -> MapClient:
+    clients = {"__default__": {"base_url": eng.url, "version": "1.41", "timeout": 30}}
+    return MapClient(ContainerMap(name, crash_map()), clients=clients, extra_labels={labels.TEST: name})
+
+
+def _running(api, name: str) -> int:
+    return len(api.containers(filters={"label": f"{labels.MAP}={name}", "status": "running"}))
+
+
+def test_engine_killed_mid_apply_converges(engine, record_property):
+    name = f"h4k{uuid.uuid4().hex[:6]}"
+    mc = _client(engine, name)
+    mc.startup("db")
+    single = mc.single_cmd("db", ["sh", "-c", "echo kept > /data/marker"])
+    assert single["exit_code"] == 0
+    outcomes = []
+    for trial in range(TRIALS):
+        mc = _client(engine, name)
+        mc.shutdown()  # containers gone, the volume stays
+        errors: list[BaseException] = []
+
+        def cold(client: MapClient = mc, errors: list = errors) -> None:
+            try:
+                client.startup(raise_on_error=False)
+            except Exception as exc:  # noqa: BLE001 - the engine dies under it
+                errors.append(exc)
+
+        thread = threading.Thread(target=cold)
+        thread.start()
+        time.sleep(0.6 + 0.3 * trial)  # kill at different points of the apply
+        engine.kill()
+        thread.join(120)
+        assert not thread.is_alive()
+        time.sleep(1)
+        engine.start()
+        api = docker.APIClient(base_url=engine.url, version="1.41")
+        before = _running(api, name)
+        states = sorted(
+            c["State"] for c in api.containers(all=True, filters={"label": f"{labels.MAP}={name}"})
+        )
+        # one plain apply
+        mc2 = _client(engine, name)
+        plan = mc2.plan("update")
+        result = mc2.apply(plan, raise_on_error=False)
+        after = _running(api, name)
+        marker = mc2.single_cmd("db", ["cat", "/data/marker"])["output"].strip()
+        leftovers = [c["Names"][0] for c in api.containers(all=True) if "-dfold-" in c["Names"][0]]
+        outcomes.append(
+            {
+                "trial": trial + 1,
+                "running_before": before,
+                "states_after_crash": states,
+                "running_after": after,
+            }
+        )
+        api.close()
+        assert result.ok, result.comment
+        assert after == 1 + 2 * K, (trial, states, str(plan))
+        assert marker == "kept"
+        assert leftovers == []
+    record_property("crash_trials", outcomes)
+    print("crash trials:", outcomes)
