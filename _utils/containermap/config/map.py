@@ -473,8 +473,13 @@ class ContainerMap:
     # -- validation --------------------------------------------------------------------------
 
     def _path_problems(self) -> list[Problem]:
-        """Relative host paths need a root (else Docker would take them for volume names)."""
-        if self.host.root is not None:
+        """Relative host paths need a root (else Docker would take them for volume names), and
+        the root itself must be absolute (lazy roots are checked when resolved)."""
+        root = self.host.root
+        if isinstance(root, str) and not root.startswith("/"):
+            message = f"host root {root!r} must be an absolute path (host_root / host.root)"
+            return [Problem(self.name, None, "host.root", message)]
+        if root is not None:
             return []
         problems = []
         message = "relative host path {!r} needs a root (set host_root or host.root)"

@@ -229,6 +229,10 @@ class HostVolumeConfiguration:
             raise self._problem(
                 alias, f"relative host path {path!r} needs a root (set host_root or host.root)"
             )
+        if not posixpath.isabs(root):  # a lazy root is only known now
+            raise self._problem(
+                "root", f"host root {root!r} must be an absolute path (host_root / host.root)"
+            )
         return posixpath.normpath(posixpath.join(root, path))
 
     # -- serialisation and merging -----------------------------------------------------------

@@ -551,4 +551,29 @@ def test_link_to_abstract_config_is_named_as_such():
     """A reference to an abstract config says why it cannot work instead of 'unknown'."""
     data = {"base": {"abstract": True, "image": "x"}, "web": {"extends": "base", "links": "base"}}
     _, problems = ContainerMap.load("webapp", data)
-    assert [str(p) for p in problems] == ["webapp.web.links[0]: container 'base' is abstract and is never created"]
+    assert [str(p) for p in problems] == [
+        "webapp.web.links[0]: container 'base' is abstract and is never created"
+    ]
+
+
+def test_relative_host_root_is_rejected():
+    """A relative root would make every host path relative, which Docker takes for volume names."""
+    data = {
+        "host_root": "srv/data",
+        "host": {"logs": "logs"},
+        "volumes": {"logs": "/var/log/app"},
+        "app": {"binds": "logs"},
+    }
+    _, problems = ContainerMap.load("webapp", data)
+    assert [str(p) for p in problems] == [
+        "webapp.host.root: host root 'srv/data' must be an absolute path (host_root / host.root)"
+    ]
+
+
+def test_relative_lazy_host_root_fails_when_resolved():
+    from containermap.config.lazy import Lazy
+    from containermap.exceptions import ConfigurationError
+
+    m = ContainerMap("webapp", {"host_root": Lazy(lambda: "srv"), "host": {"logs": "logs"}})
+    with pytest.raises(ConfigurationError, match=r"host root 'srv' must be an absolute path"):
+        m.host.get_path("logs")
