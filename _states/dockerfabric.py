@@ -185,11 +185,108 @@ def all_removed(name, shutdown_maps="__all__", label=None, **kwargs):
     )
 
 
+def _exists(name, client=None):
+    return __salt__["dockerfabric.image_tag_exists"](name, client=client)
+
+
+def image_built(name, force=False, client=None, **kwargs):
+    """
+    The image tag ``name`` exists: it is built when missing (or with ``force``); an existing tag
+    is left alone unless a watched state changed (:func:`mod_watch` rebuilds). Arguments as for
+    ``dockerfabric.build``: ``source`` (``salt://`` Dockerfile), ``template``, ``context``,
+    ``contents``, ``content_pillar``, ``add_files``, ``add_tags``, ``labels``, engine options.
+
+    .. code-block:: yaml
+
+        local/app:1.0:
+          dockerfabric.image_built:
+            - source: salt://app/Dockerfile
+            - add_files: [salt://app/app.conf]
+            - watch:
+              - file: /srv/salt/app/app.conf
+    """
+    ret = _ret(name)
+    options = _options(kwargs)
+    try:
+        if not force and _exists(name, client):
+            ret["comment"] = f"Image {name} exists."
+            return ret
+    except SaltException as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    return _call(ret, "build", name, client=client, test=__opts__["test"], **options)
+
+
+def image_present(name, policy="missing", client=None, **kwargs):
+    """
+    The image ``name`` is present: pulled (credentials from pillar ``dockerfabric:registries``)
+    when missing; ``policy: latest`` also pulls ``latest`` tags every run, ``always`` every tag.
+    """
+    ret = _ret(name)
+    return _call(ret, "pull", name, policy=policy, client=client, test=__opts__["test"])
+
+
+def image_absent(name, images=None, force=False, client=None, **kwargs):
+    """The image tags ``name`` (or every tag in ``images``) do not exist locally."""
+    ret = _ret(name)
+    changes, comments = {}, []
+    for image in images or [name]:
+        part = _call(_ret(image), "remove_image", image, force=force, client=client, test=__opts__["test"])
+        changes.update(part["changes"])
+        comments.append(part["comment"])
+        if part["result"] is False:
+            ret["result"] = False
+        elif part["result"] is None and ret["result"] is True:
+            ret["result"] = None
+    ret.update(changes=changes, comment=" ".join(comments))
+    return ret
+
+
+def logged_in(name, username=None, password=None, email=None, reauth=False, client=None, **kwargs):
+    """
+    Logged in to the registry ``name`` (``docker.io`` for Docker Hub); without ``username`` the
+    credentials of pillar ``dockerfabric:registries`` are used. Refused credentials give
+    ``result: False`` with the registry's message (never the password).
+    """
+    ret = _ret(name)
+    registry = None if name in ("docker.io", "index.docker.io") else name
+    return _call(
+        ret,
+        "login",
+        registry,
+        username=username,
+        password=password,
+        email=email,
+        reauth=reauth,
+        client=client,
+        test=__opts__["test"],
+    )
+
+
+def images_clean(name, remove_old=False, keep_tags=None, force=False, label=None, client=None, **kwargs):
+    """
+    Images nobody needs are removed (see ``dockerfabric.cleanup_images``; ``label`` limits the
+    candidates to images with that label). ``test=True`` lists them only.
+    """
+    ret = _ret(name)
+    return _call(
+        ret,
+        "cleanup_images",
+        remove_old=remove_old,
+        keep_tags=keep_tags,
+        force=force,
+        label=label,
+        client=client,
+        test=__opts__["test"],
+    )
+
+
 def mod_watch(name, sfun=None, **kwargs):
     """
     Called when a watched state changed and the watching state itself had nothing to do:
     ``updated``/``started``/``started_up`` restart the containers of ``name`` or, with
-    ``reload_signal``, send them that signal; ``script_run`` runs the script again.
+    ``reload_signal``, send them that signal; ``script_run`` runs the script again;
+    ``image_built`` rebuilds the image (also when the tag exists).
     """
     kwargs = {k: v for k, v in kwargs.items() if not k.startswith("__")}
     instances = kwargs.pop("instances", None)
@@ -201,6 +298,12 @@ def mod_watch(name, sfun=None, **kwargs):
         return _action(name, "restart", "restart", instances, map_name)
     if sfun == "script_run":
         return script_run(name, instances=instances, map_name=map_name, **kwargs)
+    if sfun == "image_built":
+        kwargs.pop("force", None)
+        ret = image_built(name, force=True, **kwargs)
+        if ret["result"] is not False and not __opts__["test"]:
+            ret["comment"] = "Rebuilt (watch). " + ret["comment"]
+        return ret
     ret = _ret(name)
     ret.update(result=False, comment=f"dockerfabric.{sfun} does not support watch")
     return ret

@@ -28,6 +28,29 @@ MODULE_FUNCTIONS = {
     "merge",
     "cleanup_containers",
     "remove_all_containers",
+    # images and registries (issue 6)
+    "build",
+    "pull",
+    "push",
+    "login",
+    "remove_image",
+    "image_tag_exists",
+    "cleanup_images",
+    "list_images",
+    "list_containers",
+    "list_networks",
+    "list_volumes",
+    "version",
+    "save_image",
+    "load_image",
+    # file utilities (issue 7)
+    "copy_resource",
+    "copy_resources",
+    "isolate_and_get",
+    "isolate_to_image",
+    "flatten_image",
+    "get_ip",
+    "get_ipv6",
 }
 STATE_FUNCTIONS = {
     "updated",
@@ -45,6 +68,11 @@ STATE_FUNCTIONS = {
     "containers_clean",
     "all_removed",
     "mod_watch",
+    "image_built",
+    "image_present",
+    "image_absent",
+    "logged_in",
+    "images_clean",
 }
 
 
