@@ -444,7 +444,7 @@ BLOCKS = all_blocks()
 # Docs written by other parts of the project that do not follow the example rules yet: their
 # failing examples are expected failures (reported, not hidden: pytest -rx lists them) until the
 # owner marks them (```text for return values, ```sls for states, <!-- illustration: why -->).
-PENDING = {"salt.md": "docs/salt.md (Salt surface, being extended) has not adopted the example markers yet"}
+PENDING: dict[str, str] = {}
 
 
 # pages other parts of the project are writing now, linked from these docs
