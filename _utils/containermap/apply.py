@@ -12,6 +12,10 @@ renamed to ``<name>-dfold-<id>``, the new one created under the real name; witho
 ports the new one is started before the old one is stopped, otherwise the old one is stopped
 right before the start. If creating or starting the new one fails, it is removed and the old
 one gets its name and running state back.
+
+Crash recovery: a NEW container whose network connect or start fails is removed again (a
+half-made one would block the next run); a ``created`` container whose start fails because
+containerd kept its task over an engine crash (:data:`STALE_TASK_ERRORS`) is re-created.
 """
 
 from __future__ import annotations
@@ -271,9 +275,15 @@ class _Executor:
         result = api.create_container(image, **create, **kwargs)
         cid = result["Id"]
         first = next(iter(endpoint)) if endpoint else None
-        for net in spec.networks:
-            if net != first and not spec.fields.get("network_mode"):
-                api.connect_container_to_network(cid, net, **endpoint_kwargs(spec.endpoint(net)))
+        try:
+            for net in spec.networks:
+                if net != first and not spec.fields.get("network_mode"):
+                    api.connect_container_to_network(cid, net, **endpoint_kwargs(spec.endpoint(net)))
+        except Exception:
+            # a half-made container (missing networks, labelled as complete) would block the
+            # name and look up to date to the next run
+            _remove_quietly(api, cid)
+            raise
         return cid
 
     def _execs(self, api: Any, name: str, execs: list[dict] | None, first: bool) -> list[dict]:
@@ -288,8 +298,9 @@ class _Executor:
             api.start(name)
         except docker.errors.APIError as exc:
             # a container left "created" by a crashed engine fails with "task ... already exists"
-            # forever: re-create it (named volumes and binds are kept)
-            if "already exists" not in str(exc) or not isinstance(self.spec(step), ContainerSpec):
+            # or "id already in use" (containerd kept its task) forever: re-create it (named
+            # volumes and binds are kept)
+            if not _stale_task(exc) or not isinstance(self.spec(step), ContainerSpec):
                 raise
             log.warning("%s: start failed (%s); re-creating", name, exc)
             api.remove_container(name, force=True, v=True)
@@ -303,7 +314,14 @@ class _Executor:
         cid = self._create(api, spec)
         if not step.params.get("start"):
             return cid, ("absent", "present")
-        self._start(api, step, spec.name, True)
+        try:
+            api.start(cid)
+        except Exception:
+            # a new container that cannot start (port taken, engine error) is removed, so the
+            # next run creates it again from scratch instead of tripping over it
+            _remove_quietly(api, cid)
+            raise
+        self._execs(api, spec.name, step.params.get("execs"), True)
         return cid, ("absent", "running")
 
     def do_start(self, api: Any, step: Step) -> tuple[Any, Any]:
@@ -356,6 +374,13 @@ class _Executor:
         for net in step.params.get("connect", ()):
             api.connect_container_to_network(spec.name, net, **endpoint_kwargs(spec.endpoint(net)))
         return None, ("running", "network-updated")
+
+    def do_remove_temporary(self, api: Any, step: Step) -> tuple[Any, Any]:
+        try:
+            api.remove_container(step.params["name"], force=True, v=True)
+        except docker.errors.NotFound:
+            return None, None  # removed concurrently
+        return step.params["name"][:12], ("present", "absent")
 
     def do_restore(self, api: Any, step: Step) -> tuple[Any, Any]:
         api.rename(step.params["old"], self.spec(step).name)
@@ -429,6 +454,23 @@ class _Restored(EngineError):
             else translate(cause, str(step.target), step.client, "recreate")
         )
         super().__init__(f"{err.message} ({note})", target=str(step.target), client=step.client, cause=cause)
+
+
+# start errors of a container whose containerd task survived an engine crash
+STALE_TASK_ERRORS = ("already exists", "id already in use")
+
+
+def _stale_task(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in STALE_TASK_ERRORS)
+
+
+def _remove_quietly(api: Any, container: str) -> None:
+    """Best-effort removal of a container we just made; the original error matters more."""
+    try:
+        api.remove_container(container, force=True, v=True)
+    except Exception:  # noqa: BLE001 - the next run removes or repairs what is left
+        log.warning("could not remove half-made container %s", container[:12])
 
 
 def _partial(exc: BaseException) -> Any:

@@ -11,20 +11,25 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from . import update_cache
 from .apply import ApplyResult, Progress, apply_plan, endpoint_kwargs
 from .clients import ClientSet
 from .config.elements import MapConfigId
-from .exceptions import CircularDependency, ConfigurationError, MapValidationError
+from .exceptions import ActionError, CircularDependency, ConfigurationError, MapValidationError
 from .graph import DependencyGraph
 from .observe import ObservedState, inspect_container, observe
 from .plan import FORWARD_ACTIONS, REVERSE_ACTIONS, Desired, Plan, make_plan
 from .spec import DEFAULT_CLIENT, SpecBuilder
 
 __all__ = ["MapClient"]
+
+# seconds an apply waits for another apply on the same engine from this host (lock.apply_lock)
+LOCK_TIMEOUT = 600.0
 
 
 def _maps_dict(maps: Any) -> dict[str, Any]:
@@ -50,12 +55,15 @@ class MapClient:
         clients: ClientSet | Mapping[str, Any] | None = None,
         default_client: str = DEFAULT_CLIENT,
         extra_labels: Mapping[str, str] | None = None,
+        only_clients: Iterable[str] | None = None,
     ):
         self.maps = _maps_dict(maps)
         self.graph = DependencyGraph(self.maps)
         self.clients = clients if isinstance(clients, ClientSet) else ClientSet(clients or {})
         self.default_client = default_client
         self.extra_labels = dict(extra_labels or {})
+        # multi-host: the clients this host drives (its share); None = every client
+        self.only_clients = frozenset(only_clients) if only_clients is not None else None
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -66,6 +74,20 @@ class MapClient:
     def _map_clients(self, map_name: str) -> tuple[str, ...]:
         clients = tuple(getattr(self.graph.maps[map_name], "clients", ()) or ())
         return clients or (self.default_client,)
+
+    def _node_clients(self, node: MapConfigId) -> tuple[str, ...]:
+        """Clients of a node: the config's ``clients`` (containers and their attached
+        volumes), else the map's; restricted to ``only_clients`` (docker-fabric semantics)."""
+        if node.config_type == "image":
+            return ()  # images are pulled for the containers that use them, on their clients
+        m = self.graph.maps[node.map_name]
+        clients: tuple[str, ...] = ()
+        if node.config_type in ("container", "volume") and node.config_name in m.containers:
+            clients = tuple(getattr(m.containers[node.config_name], "clients", ()) or ())
+        clients = clients or self._map_clients(node.map_name)
+        if self.only_clients is not None:
+            clients = tuple(c for c in clients if c in self.only_clients)
+        return clients
 
     def _check(self) -> None:
         # cross-map problems only show in the graph over all maps, not in per-map validation
@@ -99,7 +121,7 @@ class MapClient:
         builders: dict = {}
         per_client: dict[str, Desired] = {}
         for node in nodes:
-            for client in self._map_clients(node.map_name):
+            for client in self._node_clients(node):
                 d = per_client.setdefault(client, Desired(client))
                 b = self._builder(node.map_name, client, builders)
                 if node.config_type == "container":
@@ -135,6 +157,40 @@ class MapClient:
             states = list(pool.map(lambda c: observe(self.api(c), c), clients))
         return dict(zip(clients, states, strict=True))
 
+    def _engine(self, client: str) -> str:
+        """The engine URL of ``client``: names its update-cache section."""
+        return self.clients.url(client)
+
+    @contextlib.contextmanager
+    def _locked(self, timeout: float | None) -> Iterator[None]:
+        """Hold the host's apply lock (``lock.apply_lock()``, one per host: an apply can span
+        several engines, and a caller such as the Salt module may already hold it: it is
+        re-entrant per thread). Raises ``lock.LockTimeout`` (naming the lock file and the pid
+        holding it) after ``timeout`` seconds."""
+        from .lock import apply_lock
+
+        with apply_lock(timeout=timeout):
+            yield
+
+    def _record_verified(self, plan: Plan, observed: Mapping[str, ObservedState]) -> None:
+        for client, state in observed.items():
+            entries = {cid: h for (c, cid), h in plan.verified_updates.items() if c == client}
+            keep = [c.id for c in state.containers.values()]
+            update_cache.record(self._engine(client), entries, keep=keep)
+
+    def _record_applied(self, result: ApplyResult) -> None:
+        """Remember the update hash of containers whose in-place steps all succeeded."""
+        outcome: dict[tuple[str, str], tuple[str, bool]] = {}
+        for r in result.results:
+            cid, wanted = r.step.params.get("container_id"), r.step.params.get("update_hash")
+            if cid and wanted:
+                key = (r.step.client, cid)
+                outcome[key] = (wanted, r.ok and outcome.get(key, (wanted, True))[1])
+        for client in {c for c, _ in outcome}:
+            entries = {cid: h for (c, cid), (h, ok) in outcome.items() if c == client and ok}
+            if entries:
+                update_cache.record(self._engine(client), entries)
+
     def _force_ids(self, value: Any, map_name: str | None) -> list[MapConfigId]:
         if not value:
             return []
@@ -151,20 +207,32 @@ class MapClient:
         **options: Any,
     ) -> Plan:
         """Plan ``action`` (no state-changing request: only lists, plus inspects of containers
-        whose in-place settings may have changed). Invalid maps and cycles raise before any
-        request."""
+        whose in-place settings may have changed since they were last set). Invalid maps and
+        cycles raise before any request.
+
+        Temporary containers left by interrupted runs are cleaned only when they carry this
+        client's ``extra_labels`` (option ``temporary_labels`` overrides). The local update
+        cache (:mod:`containermap.update_cache`) is read, and updated with what inspects found.
+        """
         if options.get("force_update"):
             options["force_update"] = self._force_ids(options["force_update"], map_name)
         desired = self.desired(action, selection, instances, map_name)
+        return self._plan(action, desired, options)
+
+    def _plan(self, action: str, desired: list[Desired], options: dict[str, Any]) -> Plan:
+        if options.get("temporary_labels") is None and self.extra_labels:
+            options["temporary_labels"] = dict(self.extra_labels)
         observed = self.observe(d.client for d in desired)
-        plan = make_plan(action, desired, observed, options)
+        applied = update_cache.load()
+        plan = make_plan(action, desired, observed, options, applied_updates=applied)
         if plan.needs_inspect:
             inspected = {}
             for client, name in plan.needs_inspect:
                 data = inspect_container(self.api(client), name)
                 if data is not None:
                     inspected[(client, name)] = data
-            plan = make_plan(action, desired, observed, options, inspected)
+            plan = make_plan(action, desired, observed, options, inspected, applied)
+        self._record_verified(plan, observed)
         return plan
 
     def apply(
@@ -174,22 +242,48 @@ class MapClient:
         max_workers: int = 8,
         progress: Progress | None = None,
         raise_on_error: bool = True,
+        lock_timeout: float | None = LOCK_TIMEOUT,
     ) -> ApplyResult:
         """Run ``plan``; see :func:`containermap.apply.apply_plan` (raises ``ActionError``
-        with the partial results when a step failed, unless ``raise_on_error=False``)."""
+        with the partial results when a step failed, unless ``raise_on_error=False``).
+
+        Two applies on this host run one after the other (the host's apply lock,
+        :func:`containermap.lock.apply_lock`); after ``lock_timeout`` seconds
+        (None: wait forever) ``lock.LockTimeout`` names the lock file and the pid holding it.
+        """
+        clients = {s.client for s in plan.actionable}
+        if not clients:
+            return self._apply(plan, parallel, max_workers, progress, raise_on_error)
+        with self._locked(lock_timeout):
+            return self._apply(plan, parallel, max_workers, progress, raise_on_error)
+
+    def _apply(
+        self,
+        plan: Plan,
+        parallel: bool,
+        max_workers: int,
+        progress: Progress | None,
+        raise_on_error: bool,
+    ) -> ApplyResult:
         clients = {s.client for s in plan.steps}
         apis = {c: self.api(c) for c in clients}
         auth = {c: self.clients.auth_configs(c) for c in clients if c in self.clients}
-        return apply_plan(
-            plan,
-            apis,
-            parallel=parallel,
-            max_workers=max_workers,
-            progress=progress,
-            extra_labels=self.extra_labels,
-            auth_configs=auth,
-            raise_on_error=raise_on_error,
-        )
+        try:
+            result = apply_plan(
+                plan,
+                apis,
+                parallel=parallel,
+                max_workers=max_workers,
+                progress=progress,
+                extra_labels=self.extra_labels,
+                auth_configs=auth,
+                raise_on_error=raise_on_error,
+            )
+        except ActionError as exc:
+            self._record_applied(exc.apply_result)  # type: ignore[attr-defined]
+            raise
+        self._record_applied(result)
+        return result
 
     def run(
         self,
@@ -201,13 +295,17 @@ class MapClient:
         max_workers: int = 8,
         progress: Progress | None = None,
         raise_on_error: bool = True,
+        lock_timeout: float | None = LOCK_TIMEOUT,
         **options: Any,
     ) -> ApplyResult:
-        """``apply(plan(action, ...))``."""
-        plan = self.plan(action, selection, instances, map_name, **options)
-        return self.apply(
-            plan, parallel=parallel, max_workers=max_workers, progress=progress, raise_on_error=raise_on_error
-        )
+        """``apply(plan(action, ...))``, both under the host's apply lock (so the plan cannot
+        be outdated by a concurrent apply from this host)."""
+        if options.get("force_update"):
+            options["force_update"] = self._force_ids(options["force_update"], map_name)
+        desired = self.desired(action, selection, instances, map_name)
+        with self._locked(lock_timeout):
+            plan = self._plan(action, desired, options)
+            return self._apply(plan, parallel, max_workers, progress, raise_on_error)
 
     def create(self, selection: Any = "__all__", **kwargs: Any) -> ApplyResult:
         return self.run("create", selection, **kwargs)

@@ -10,10 +10,32 @@ when it has to be acted on and the lists cannot explain why (:func:`inspect_cont
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import labels
+
+# a temporary container (label ``org.dockerfabric.temporary``) younger than this may belong to
+# a run still in progress on the same engine; a RUNNING one (a script) gets a day
+TEMPORARY_MIN_AGE = 60.0
+TEMPORARY_RUNNING_MIN_AGE = 86400.0
+
+
+def temporary_left_over(
+    state: str,
+    age: float,
+    min_age: float = TEMPORARY_MIN_AGE,
+    running_min_age: float = TEMPORARY_RUNNING_MIN_AGE,
+) -> bool:
+    """True if a temporary container in ``state``, created ``age`` seconds ago, was left by
+    an interrupted run (and may be removed) rather than belonging to a concurrent one.
+
+    The one place of this rule: :func:`containermap.volumes.cleanup_temporary` and the
+    planner (``remove_temporary`` steps) both use it.
+    """
+    limit = running_min_age if state == "running" else min_age
+    return age >= limit
 
 
 @dataclass
@@ -28,6 +50,12 @@ class ObservedContainer:
     networks: dict[str, str]  # network name -> network id
     status: str = ""
     volumes: tuple[str, ...] = ()  # names of the named volumes mounted
+    created: float = 0.0  # creation time (epoch seconds) from the list
+
+    @property
+    def temporary(self) -> bool:
+        """A helper or script container that exists only during one operation."""
+        return labels.TEMPORARY in self.labels
 
     @property
     def managed(self) -> bool:
@@ -97,6 +125,7 @@ class ObservedState:
     image_ids: set[str] = field(default_factory=set)
     networks: dict[str, ObservedNetwork] = field(default_factory=dict)  # by name
     volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # by name
+    observed_at: float = 0.0  # epoch seconds when the lists were read (ages of temporaries)
 
     def image_id(self, ref: str) -> str | None:
         """Id of an image reference (``repo:tag``; ``docker.io/`` forms tolerated)."""
@@ -119,7 +148,7 @@ class ObservedState:
 
 def observe(api: Any, client_name: str = "__default__") -> ObservedState:
     """Read the live state of one engine with exactly four list requests."""
-    state = ObservedState(client_name)
+    state = ObservedState(client_name, observed_at=time.time())
     for item in api.containers(all=True):
         names = item.get("Names") or []
         name = names[0].lstrip("/") if names else item["Id"][:12]
@@ -132,6 +161,7 @@ def observe(api: Any, client_name: str = "__default__") -> ObservedState:
             labels=item.get("Labels") or {},
             networks={n: (v or {}).get("NetworkID", "") for n, v in nets.items()},
             status=item.get("Status") or "",
+            created=float(item.get("Created") or 0),
             volumes=tuple(
                 m["Name"] for m in item.get("Mounts") or () if m.get("Type") == "volume" and m.get("Name")
             ),

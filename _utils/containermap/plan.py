@@ -23,7 +23,13 @@ from . import labels
 from .config.elements import MapConfigId
 from .config.naming import split_image
 from .exceptions import ConfigurationError
-from .observe import ObservedContainer, ObservedState
+from .observe import (
+    TEMPORARY_MIN_AGE,
+    TEMPORARY_RUNNING_MIN_AGE,
+    ObservedContainer,
+    ObservedState,
+    temporary_left_over,
+)
 from .spec import UPDATABLE_KEYS, ContainerSpec, NetworkSpec, VolumeSpec
 
 FORWARD_ACTIONS = ("create", "start", "startup", "update", "pull_images", "exec_commands")
@@ -48,6 +54,11 @@ OPTION_DEFAULTS: dict[str, Any] = {
     "replace_changed_volumes": False,
     "signal": None,
     "stop_timeout": None,
+    # temporary containers left by interrupted runs (observe.temporary_left_over): ages in
+    # seconds, and labels they must carry (MapClient passes its extra_labels)
+    "temporary_min_age": TEMPORARY_MIN_AGE,
+    "temporary_running_min_age": TEMPORARY_RUNNING_MIN_AGE,
+    "temporary_labels": None,
 }
 
 
@@ -113,6 +124,9 @@ class Plan:
     needs_inspect: list[tuple[str, str]] = field(default_factory=list)
     # specs by (client, target key), used by apply (not serialised)
     specs: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    # (client, container id) -> update hash whose in-place settings an inspect found applied
+    # (MapClient records them so later plans need no inspect for these containers)
+    verified_updates: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     def as_list(self) -> list[dict]:
         """JSON-serialisable steps (for Salt's test mode)."""
@@ -271,7 +285,9 @@ class _Planner:
         observed: Mapping[str, ObservedState],
         options: Mapping[str, Any],
         inspected: Mapping[tuple[str, str], dict],
+        applied_updates: Mapping[str, str] | None = None,
     ):
+        self.applied_updates = applied_updates or {}
         self.action = action
         self.desired = desired
         self.observed = observed
@@ -406,6 +422,9 @@ class _Planner:
                     name=c.name,
                 )
 
+        if creates:
+            self._temporaries(d, obs, present)
+
         # containers level by level
         recreated: set[MapConfigId] = set()
         names = {s.name: cid for cid, s in d.containers.items()}
@@ -430,6 +449,34 @@ class _Planner:
                     continue
                 self._forward_container(d, obs, spec, current, 2 + index, after, recreated, names)
 
+    def _temporaries(self, d: Desired, obs: ObservedState, present: dict[str, ObservedContainer]) -> None:
+        """Remove temporary containers (volume helpers, script runs) left by interrupted runs.
+
+        Only those old enough not to belong to a run in progress (the rule of
+        :func:`~containermap.observe.temporary_left_over`) and carrying ``temporary_labels``.
+        One that holds the name of a map container is treated as absent (it is removed first:
+        level 1 runs before the containers).
+        """
+        own = self.options["temporary_labels"] or {}
+        for c in sorted(obs.containers.values(), key=lambda c: c.name):
+            if not c.temporary or any(c.labels.get(k) != v for k, v in own.items()):
+                continue
+            age = obs.observed_at - c.created
+            if not temporary_left_over(
+                c.state, age, self.options["temporary_min_age"], self.options["temporary_running_min_age"]
+            ):
+                continue
+            kind = c.labels.get(labels.TEMPORARY) or "helper"
+            self.add(
+                MapConfigId("temporary", c.name, c.id[:12]),
+                d.client,
+                "remove_temporary",
+                f"temporary container {c.name} ({kind}, {c.state}) left by an interrupted run",
+                1,
+                name=c.id,
+            )
+            present.pop(c.name, None)
+
     def _after(self, d: Desired, spec: ContainerSpec, image_step: Mapping[MapConfigId, str]) -> list[str]:
         deps = list(spec.depends) + [r for r in d.requires.get(spec.id, ()) if r not in spec.depends]
         refs = [f"{d.client}|{dep.key}" for dep in deps if dep.config_type != "image"]
@@ -451,6 +498,14 @@ class _Planner:
         action = self.action
         client = d.client
         execs = spec.exec_commands
+        if current is not None and current.temporary:
+            self.warn(
+                spec.id,
+                client,
+                f"temporary container {spec.name} ({current.labels.get(labels.TEMPORARY)}) of a run in "
+                "progress holds the name; left alone (removed by a later run once it is left over)",
+            )
+            return
         if current is not None and not current.managed:
             if action in ("create", "startup", "update") and self.options["replace_unmanaged"]:
                 self.add(
@@ -498,8 +553,8 @@ class _Planner:
         reasons: list[str] = []
         if action == "update":
             reasons = self._recreate_reasons(obs, spec, current, recreated, names)
-        if current.state == "dead" and action in ("startup", "update"):
-            reasons.append("container is dead")
+        if action in ("startup", "update"):
+            reasons.extend(_stuck_reasons(spec, current))
         if reasons:
             image_only = all(r.startswith("image ") and "pulled" in r for r in reasons)
             self.add(
@@ -601,8 +656,8 @@ class _Planner:
                     disconnect=disconnect,
                     after=after,
                 )
-        if current.update_hash == spec.update_hash:
-            return
+        if spec.update_hash in (current.update_hash, self.applied_updates.get(current.id)):
+            return  # as created, or as last updated in place / verified by an inspect
         inspect = self.inspected.get((client, spec.name))
         if inspect is None:
             self.plan.needs_inspect.append((client, spec.name))
@@ -624,8 +679,12 @@ class _Planner:
                 execs=spec.exec_commands,
             )
             return
+        # in-place steps carry the update hash they establish, so it is recorded when they succeed
+        applied = {"container_id": current.id, "update_hash": spec.update_hash}
         if kwargs:
-            self.add(spec.id, client, "update", "; ".join(reasons), level, update=kwargs, after=after)
+            self.add(
+                spec.id, client, "update", "; ".join(reasons), level, update=kwargs, after=after, **applied
+            )
         # endpoint details (aliases, addresses, links) of connected networks
         nets = (inspect.get("NetworkSettings") or {}).get("Networks") or {}
         reconnect = []
@@ -653,7 +712,10 @@ class _Planner:
                 connect=reconnect,
                 disconnect=reconnect,
                 after=after,
+                **applied,
             )
+        if not kwargs and not reconnect:
+            self.plan.verified_updates[(client, current.id)] = spec.update_hash
 
     # -- reverse ------------------------------------------------------------------------
 
@@ -772,6 +834,20 @@ class _Planner:
                 self.add(cid, d.client, "kill", f"signal {sig} requested", 0, signal=sig)
 
 
+def _stuck_reasons(spec: ContainerSpec, current: ObservedContainer) -> list[str]:
+    """Why a managed container cannot simply be started and must be re-created (issue 12):
+    ``dead``, or ``created`` but missing a configured network (a create interrupted between
+    the create and the network connects). A ``created`` container whose start fails with
+    ``task ... already exists`` (engine crash) is only known at start: apply re-creates it."""
+    if current.state == "dead":
+        return ["container is dead"]
+    if current.state == "created" and not spec.fields.get("network_mode"):
+        missing = [net for net in spec.networks if net not in current.networks]
+        if missing:
+            return [f"created, never started, network {', '.join(missing)} not connected"]
+    return []
+
+
 def _flatten(levels: Iterable[Iterable[MapConfigId]]) -> list[MapConfigId]:
     return [cid for level in levels for cid in level]
 
@@ -816,10 +892,14 @@ def make_plan(
     observed: Mapping[str, ObservedState],
     options: Mapping[str, Any] | None = None,
     inspected: Mapping[tuple[str, str], dict] | None = None,
+    applied_updates: Mapping[str, str] | None = None,
 ) -> Plan:
     """Plan ``action`` for every client in ``desired`` against ``observed`` (pure function).
 
     ``inspected`` holds inspect results for containers listed in a previous plan's
     ``needs_inspect`` (in-place update checks); without them those checks are left open.
+    ``applied_updates`` (container id -> update hash) names containers whose in-place settings
+    were last set (or verified) for that hash, so they need no inspect although the hash label,
+    which cannot change after creation, still holds the creation-time hash.
     """
-    return _Planner(action, desired, observed, options or {}, inspected or {}).run()
+    return _Planner(action, desired, observed, options or {}, inspected or {}, applied_updates).run()

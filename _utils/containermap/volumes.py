@@ -29,6 +29,7 @@ import docker
 from . import labels as labels_mod
 from .errors import EngineError, engine_call
 from .exceptions import ConfigurationError
+from .observe import TEMPORARY_MIN_AGE, TEMPORARY_RUNNING_MIN_AGE, temporary_left_over
 
 MOUNT_POINT = "/data"
 # a command is required at create time for images without CMD/ENTRYPOINT; it never runs
@@ -321,15 +322,16 @@ def _remove_quietly(api: docker.APIClient, container: str) -> None:
 def cleanup_temporary(
     api: docker.APIClient,
     labels: Mapping[str, str] | None = None,
-    min_age: float = 60.0,
-    running_min_age: float = 86400.0,
+    min_age: float = TEMPORARY_MIN_AGE,
+    running_min_age: float = TEMPORARY_RUNNING_MIN_AGE,
 ) -> list[str]:
     """Remove temporary containers (label ``org.dockerfabric.temporary``) left over by
     interrupted runs; returns their ids (12 digits).
 
     Only containers older than ``min_age`` seconds are removed, running ones (a script that
     may still be running in another process) only when older than ``running_min_age``, so a
-    concurrent run on the same engine keeps its helpers. ``labels`` restricts the cleanup to
+    concurrent run on the same engine keeps its helpers (the rule is
+    :func:`containermap.observe.temporary_left_over`, shared with the planner). ``labels`` restricts the cleanup to
     containers that also carry these labels (e.g. one map, or one test run).
     """
     filters = [labels_mod.TEMPORARY] + [f"{k}={v}" for k, v in (labels or {}).items()]
@@ -338,8 +340,7 @@ def cleanup_temporary(
     with engine_call(action="cleanup temporary containers", api=api):
         for info in api.containers(all=True, filters={"label": filters}):
             age = now - float(info.get("Created") or 0)
-            limit = running_min_age if info.get("State") == "running" else min_age
-            if age < limit:
+            if not temporary_left_over(info.get("State") or "", age, min_age, running_min_age):
                 continue
             try:
                 api.remove_container(info["Id"], v=True, force=True)

@@ -6,10 +6,8 @@ leftovers of an interrupted recreate, unmanaged name clashes, persistent contain
 from __future__ import annotations
 
 import io
-import os
 import socket
 import time
-import uuid
 
 import docker
 import pytest
@@ -28,46 +26,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def api():
-    client = docker.APIClient(
-        base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"), version="auto"
-    )
-    try:
-        client.inspect_image(BASE)
-    except docker.errors.NotFound:
-        pytest.skip(f"{BASE} missing (run tests/testbed/setup.sh)")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def env(api, request):
-    """A unique map name and test label; removes everything carrying either afterwards."""
-    run = uuid.uuid4().hex[:8]
-    name = f"h4{run}"
-    test_label = {labels.TEST: f"h4-{run}"}
-    created_images: list[str] = []
-
-    def cleanup():
-        for lab in (f"{labels.TEST}=h4-{run}", f"{labels.MAP}={name}"):
-            for c in api.containers(all=True, filters={"label": lab}):
-                api.remove_container(c["Id"], force=True, v=True)
-        for lab in (f"{labels.TEST}=h4-{run}", f"{labels.MAP}={name}"):
-            for v in (api.volumes(filters={"label": lab}) or {}).get("Volumes") or ():
-                api.remove_volume(v["Name"], force=True)
-            for n in api.networks(filters={"label": lab}):
-                api.remove_network(n["Id"])
-        for image in created_images:
-            try:
-                api.remove_image(image, force=True)
-            except docker.errors.NotFound:
-                pass
-
-    request.addfinalizer(cleanup)
-    return {"name": name, "labels": test_label, "images": created_images, "run": run}
 
 
 def _client(env, data, check_integrity=True, clients=None):

@@ -534,5 +534,110 @@ def test_unresolved_cross_map_requires_fails_before_any_request():
 
     m = ContainerMap("a", {"web": {"image": "x", "requires": "b.db"}})
     client = MapClient({"a": m}, clients={"__default__": {"base_url": "unix:///nonexistent/docker.sock"}})
-    with pytest.raises(MapValidationError, match=r"a\.web\.requires\[0\]: unknown container or map in 'b\.db'"):
+    with pytest.raises(
+        MapValidationError, match=r"a\.web\.requires\[0\]: unknown container or map in 'b\.db'"
+    ):
         client.plan("update", "__all__")
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12: leftovers of interrupted runs, stuck containers, in-place updates already applied
+
+
+def _temporary(name: str, status: str, age: float, kind="script", **extra) -> ObservedContainer:
+    c = ObservedContainer(
+        "t" * 52 + name[-12:].rjust(12, "0"),
+        name,
+        status,
+        IMG_ID,
+        {labels.TEMPORARY: kind, **extra},
+        {},
+        created=1000.0 - age,
+    )
+    return c
+
+
+def _aged_state(*containers, **kw) -> ObservedState:
+    st = state(*containers, **kw)
+    st.observed_at = 1000.0
+    return st
+
+
+def test_temporary_leftovers_removed_once_old_enough():
+    db = spec("db")
+    helper = _temporary("eager_helper", "created", 120, kind="volume:m.data")
+    young = _temporary("young_helper", "created", 10)
+    script = _temporary("busy_script", "running", 3600)
+    obs = {"__default__": _aged_state(observed_from(db), helper, young, script)}
+    plan = make_plan("update", [desired(db)], obs)
+    assert [(s.kind, s.params["name"]) for s in plan.steps] == [("remove_temporary", helper.id)]
+    step = plan.steps[0]
+    assert step.level == 1 and step.key == f"temporary:eager_helper.{helper.id[:12]}"
+    assert (
+        step.reason == "temporary container eager_helper (volume:m.data, created) left by an interrupted run"
+    )
+    # a running script only after a day; both ages are options (one rule: temporary_left_over)
+    script.created = 1000.0 - 90000
+    plan = make_plan("update", [desired(db)], obs)
+    assert sorted(s.params["name"] for s in plan.steps) == sorted([helper.id, script.id])
+    opts = {"temporary_min_age": 0, "temporary_running_min_age": 0}
+    assert len(make_plan("startup", [desired(db)], obs, opts).steps) == 3
+    # reverse and read-only actions leave them alone
+    assert kinds(make_plan("stop", [desired(db)], obs, opts)) == [("stop", "m.db")]
+    # temporary_labels restricts the cleanup to one client's objects (the tests' run label)
+    mine = _temporary("mine", "created", 120, **{labels.TEST: "run1"})
+    obs = {"__default__": _aged_state(observed_from(db), helper, mine)}
+    plan = make_plan("update", [desired(db)], obs, {"temporary_labels": {labels.TEST: "run1"}})
+    assert [s.params["name"] for s in plan.steps] == [mine.id]
+
+
+def test_temporary_holding_a_map_name_is_removed_then_created_or_left_alone():
+    db = spec("db")
+    left = _temporary("m.db", "exited", 120)
+    plan = make_plan("update", [desired(db)], {"__default__": _aged_state(left)})
+    assert kinds(plan) == [("remove_temporary", f"m.db.{left.id[:12]}"), ("create", "m.db")]
+    assert plan.steps[0].level < plan.steps[1].level
+    busy = _temporary("m.db", "running", 5)
+    plan = make_plan("update", [desired(db)], {"__default__": _aged_state(busy)})
+    assert kinds(plan) == [("warning", "m.db")] and "of a run in progress" in plan.steps[0].reason
+
+
+def test_stuck_containers_are_recreated_with_a_reason():
+    db = spec("db", networks={"m.net": {}})
+    nets = {"m.net": "nid"}
+    # dead: no start possible (a synthetic state: the engine rarely produces one on demand)
+    dead = observed_from(db, state="dead", networks=nets)
+    plan = make_plan("startup", [desired(db)], {"__default__": state(dead)})
+    assert kinds(plan) == [("recreate", "m.db")] and plan.steps[0].reason == "container is dead"
+    assert plan.steps[0].params["old_state"] == "present" and plan.steps[0].params["old_id"] == dead.id
+    # created but a network connect never happened (create interrupted half-way)
+    half = observed_from(db, state="created", networks={})
+    plan = make_plan("update", [desired(db)], {"__default__": state(half)})
+    assert kinds(plan) == [("recreate", "m.db")]
+    assert plan.steps[0].reason == "created, never started, network m.net not connected"
+    # created and complete: started (a start failing with "already exists" is re-created by apply)
+    whole = observed_from(db, state="created", networks=nets)
+    plan = make_plan("update", [desired(db)], {"__default__": state(whole)})
+    assert kinds(plan) == [("start", "m.db")] and plan.steps[0].reason == "created, never started"
+
+
+def test_applied_update_hash_avoids_the_inspect():
+    db = spec("db", update={"mem_limit": "64m"})
+    c = observed_from(db)
+    c.labels[labels.UPDATE_HASH] = "stale-label"
+    obs = {"__default__": state(c)}
+    # the update step carries what it establishes, so apply can record it
+    inspect = {"HostConfig": {"Memory": 32 * 1024 * 1024}}
+    plan = make_plan("update", [desired(db)], obs, inspected={("__default__", "m.db"): inspect})
+    assert plan.steps[0].params["container_id"] == c.id
+    assert plan.steps[0].params["update_hash"] == db.update_hash
+    assert plan.verified_updates == {}
+    # an inspect that finds the settings applied is recorded as verified
+    inspect = {"HostConfig": {"Memory": 64 * 1024 * 1024}}
+    plan = make_plan("update", [desired(db)], obs, inspected={("__default__", "m.db"): inspect})
+    assert plan.steps == [] and plan.verified_updates == {("__default__", c.id): db.update_hash}
+    # recorded: no inspect needed any more; a different desired hash needs one again
+    plan = make_plan("update", [desired(db)], obs, applied_updates={c.id: db.update_hash})
+    assert plan.steps == [] and plan.needs_inspect == []
+    plan = make_plan("update", [desired(db)], obs, applied_updates={c.id: "older"})
+    assert plan.needs_inspect == [("__default__", "m.db")]
