@@ -365,3 +365,236 @@ def transfer_image(source, image, targets, saltenv="base", compress=True, timeou
     if failed:
         __context__["retcode"] = ret["retcode"] = 1
     return ret
+
+
+# ------------------------------------------------------------------------------------------------
+# multi-host orchestration (issue 8)
+
+# reverse actions walk dependents first, so their levels run in reverse order
+_REVERSE_ACTIONS = ("stop", "remove", "shutdown")
+_FLEET_ACTIONS = (
+    "create",
+    "start",
+    "startup",
+    "update",
+    "pull_images",
+    "restart",
+    "stop",
+    "remove",
+    "shutdown",
+)
+
+
+def _containermap():
+    """The engine package on the master: installed, synced (``saltutil.sync_utils``) or next to
+    this runner in a checkout (``runner_dirs: [<repo>/_runners]``)."""
+    import importlib
+    import sys
+
+    try:
+        return importlib.import_module("containermap")
+    except ImportError:
+        candidates = [
+            os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_utils"),
+            os.path.join(__opts__.get("extension_modules") or "", "utils"),
+        ]
+        for path in candidates:
+            if os.path.isdir(os.path.join(path, "containermap")) and path not in sys.path:
+                sys.path.append(path)
+        return importlib.import_module("containermap")
+
+
+def _fleet_configs(tgt, tgt_type, saltenv):
+    """``({minion: PillarConfig}, [problem text])`` for every accepted minion ``tgt`` matches,
+    from the pillar the master compiles for it with its cached grains (nothing runs on minions)."""
+    import salt.fileclient
+    import salt.pillar
+    import salt.utils.minions
+
+    _containermap()
+    from containermap.exceptions import ConfigurationError
+    from containermap.pillar import load_pillar_config
+
+    found = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type)
+    minions = sorted(found.get("minions") or [])
+    configs, problems = {}, []
+    with salt.fileclient.get_file_client(__opts__) as files:
+
+        def fetch(source):
+            if "://" in source:
+                return files.cache_file(source, saltenv) or None
+            return source if os.path.exists(source) else None
+
+        for minion in minions:
+            _id, grains, _pillar = salt.utils.minions.get_minion_data(minion, __opts__)
+            grains = dict(grains or {})
+            grains.setdefault("id", minion)
+            pillar = salt.pillar.Pillar(__opts__, grains, minion, saltenv).compile_pillar()
+            errors = pillar.get("_errors") if isinstance(pillar, dict) else None
+            if errors:
+                problems.extend(f"minion {minion}: pillar error: {e}" for e in errors)
+                continue
+            try:
+                configs[minion] = load_pillar_config(pillar, grains, {"id": minion}, fetch=fetch)
+            except ConfigurationError as exc:
+                problems.extend(f"minion {minion}: {p}" for p in exc.problems)
+    return configs, problems
+
+
+def _run_level(level, action, kwarg, timeout):
+    """One publish to every minion of ``level``; each runs its own selections. Returns
+    ``{minion: return or None}`` (None: no answer)."""
+    minions = sorted(level)
+    with salt.client.get_local_client(__opts__["conf_file"], mopts=__opts__) as client:
+        returns = client.cmd(
+            minions,
+            "dockerfabric.fleet_level",
+            arg=[level],
+            kwarg={"action": action, **kwarg},
+            tgt_type="list",
+            timeout=timeout or DEFAULT_TIMEOUT,
+            full_return=True,
+        )
+    out = {}
+    for minion in minions:
+        answer = (returns or {}).get(minion)
+        if answer is None:
+            out[minion] = None
+            continue
+        value = answer.get("ret") if isinstance(answer, dict) else answer
+        retcode = answer.get("retcode", 0) if isinstance(answer, dict) else 0
+        if isinstance(value, str) and value.startswith("Minion did not return"):
+            out[minion] = None
+            continue
+        if not isinstance(value, dict):
+            value = {"result": False, "comment": str(value), "changes": {}}
+        elif retcode and value.get("result") is not False and "changes" not in value:
+            value = {"result": False, "comment": str(value), "changes": {}}
+        out[minion] = value
+    return out
+
+
+def orchestrate(
+    maps=None,
+    action="update",
+    test=False,
+    tgt="*",
+    tgt_type="glob",
+    timeout=None,
+    ping_timeout=5,
+    saltenv="base",
+    **kwargs,
+):
+    """
+    Converge container maps across the fleet in dependency order.
+
+    Every targeted minion's share (from the pillar the master compiles for it) is validated on
+    the master before anything runs: ``links``/``uses``/``network_mode`` across hosts, ``requires``
+    that no minion runs, cycles. The cross-host levels follow ``requires``; each level runs on all
+    its minions at once (one publish), and a failure stops the following levels: the return lists
+    what the completed minions changed. ``test=True`` collects every minion's plan and changes
+    nothing. Further keyword arguments are engine options (``remove_attached=True``...).
+    ``timeout``: seconds to wait for a minion's level run without sign of life (default 60);
+    ``ping_timeout``: seconds the first ping waits for the minions (a minion that does not
+    answer it is reported down and gets nothing to do).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run dockerfabric.orchestrate
+        salt-run dockerfabric.orchestrate shop,billing test=True
+        salt-run dockerfabric.orchestrate shop action=shutdown remove_attached=True
+    """
+    import time
+
+    clock = time.monotonic()
+    if action not in _FLEET_ACTIONS:
+        return _fail(f"unknown action '{action}'; use one of {', '.join(_FLEET_ACTIONS)}")
+    if isinstance(maps, str):
+        maps = [m.strip() for m in maps.split(",") if m.strip()]
+    options = _clean(kwargs)
+    test = bool(test) if not isinstance(test, str) else test.strip().lower() in ("1", "true", "yes")
+    try:
+        configs, problems = _fleet_configs(tgt, tgt_type, saltenv)
+        from containermap.fleet import Fleet
+
+        fleet = Fleet(configs, maps=maps)
+    except Exception as exc:  # noqa: BLE001 - reported as the runner's result
+        log.debug("dockerfabric.orchestrate", exc_info=exc)
+        return _fail(f"cannot load the fleet's maps: {exc}")
+    problems += [str(p) for p in fleet.problems()]
+    if problems:
+        return _fail(
+            "fleet validation failed, nothing was run:\n  " + "\n  ".join(problems), problems=problems
+        )
+    levels = fleet.levels(reverse=action in _REVERSE_ACTIONS)
+    ret = {
+        "result": True,
+        "test": test,
+        "action": action,
+        "levels": levels,
+        "assignments": fleet.assignments(),
+        "minions": {},
+        "changes": {},
+        # wall-clock seconds: validation, the ping/pillar refresh, then each level run
+        "seconds": {"validate": round(time.monotonic() - clock, 3)},
+    }
+    kwarg = {**options, "test": test}
+    with salt.client.get_local_client(__opts__["conf_file"], mopts=__opts__) as client:
+        # one ping finds the minions that are down (each later publish would wait for them), and
+        # the minions act on their own pillar: bring it in line with what the master validated
+        alive = client.cmd(fleet.minions_with_work(), "test.ping", tgt_type="list", timeout=ping_timeout)
+        alive = sorted(m for m, up in (alive or {}).items() if up is True)
+        if alive:
+            client.cmd(
+                alive,
+                "saltutil.refresh_pillar",
+                kwarg={"wait": True},
+                tgt_type="list",
+                timeout=timeout or DEFAULT_TIMEOUT,
+            )
+    ret["seconds"]["prepare"] = round(time.monotonic() - clock - ret["seconds"]["validate"], 3)
+    pending = False
+    for index, level in enumerate(levels):
+        started = time.monotonic()
+        up = {m: sel for m, sel in level.items() if m in alive}
+        returns = _run_level(up, action, kwarg, timeout) if up else {}
+        returns.update({m: None for m in level if m not in up})
+        ret["seconds"][f"level {index}"] = round(time.monotonic() - started, 3)
+        failed = []
+        for minion, value in returns.items():
+            if value is None:
+                failed.append(
+                    f"minion {minion} did not answer (down, not connected or its key is not accepted)"
+                )
+                ret["minions"].setdefault(minion, []).append(
+                    {"level": index, "result": False, "comment": "no answer"}
+                )
+                continue
+            value["level"] = index
+            ret["minions"].setdefault(minion, []).append(value)
+            if value.get("changes"):
+                ret["changes"].setdefault(minion, {}).update(value["changes"])
+            if value.get("result") is False:
+                failed.append(f"minion {minion}: {value.get('comment')}")
+            elif value.get("result") is None:
+                pending = True
+        if failed:
+            rest = len(levels) - index - 1
+            ret["comment"] = f"level {index} failed: " + "; ".join(failed)
+            if rest:
+                ret["comment"] += f"; {rest} following level(s) not run"
+            ret["result"] = False
+            __context__["retcode"] = 1
+            ret["retcode"] = 1
+            return ret
+    done = sum(len(level) for level in levels)
+    if test:
+        ret["result"] = None if pending else True
+        ret["comment"] = (
+            f"test mode: plans of {len(ret['minions'])} minion(s) in {len(levels)} level(s), nothing changed"
+        )
+    else:
+        ret["comment"] = f"{len(levels)} level(s) converged ({done} minion run(s))"
+    return ret

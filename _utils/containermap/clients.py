@@ -60,6 +60,13 @@ class EngineClient(docker.APIClient):
     def __repr__(self) -> str:
         return f"<EngineClient {self.client_name} {self.engine_url}>"
 
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA file
+        # (requests issue 3829), so a TLS engine's own CA would be ignored: it must win
+        if verify is None and isinstance(self.verify, str):
+            verify = self.verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
 
 def config_value(config: Any, key: str, default: Any = None) -> Any:
     """Value of ``key`` in a ``ClientConfiguration`` (attribute) or a dict, lazy values

@@ -4,11 +4,17 @@
 {%- from tpldir ~ "/map.jinja" import dockerfabric, dockerfabric_maps with context %}
 {%- set tplroot = tpldir.split('/')[0] %}
 {%- set state_args = dockerfabric.maps.state_args or {} %}
+{#- multi-host: only this minion's share (configs whose clients this minion drives, see
+    docs/multihost.md); None when the maps cannot be loaded: then every map gets its state,
+    which reports the problem #}
+{%- set share = salt['dockerfabric.share']() if 'dockerfabric.share' in salt else None %}
 
 include:
   - {{ tplroot }}.service
 
 {%- for map_name, configs in dockerfabric_maps|dictsort %}
+{%-   if share is none or map_name in share %}
+{%-     set configs = configs if share is none else configs|select('in', share[map_name])|list %}
 
 dockerfabric-map-{{ map_name }}:
   dockerfabric.updated:
@@ -33,5 +39,6 @@ dockerfabric-{{ map_name }}.{{ cfg }}:
     - require:
       - dockerfabric: dockerfabric-map-{{ map_name }}
 {%-     endfor %}
+{%-   endif %}
 {%-   endif %}
 {%- endfor %}

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.tls
 import pytest
 from containermap import labels
 
@@ -78,12 +79,14 @@ def run_setup(*options: str) -> None:
         )
 
 
-def engine_answers(base_url: str) -> bool:
-    """True if a Docker engine answers ``/_ping`` on ``base_url``."""
+def engine_answers(base_url: str, tls: docker.tls.TLSConfig | None = None) -> bool:
+    """True if a Docker engine answers ``/_ping`` on ``base_url`` (with ``tls``: over TLS)."""
     try:
-        client = docker.APIClient(base_url=base_url, version="1.41", timeout=10)
+        client = docker.APIClient(base_url=base_url, version="1.41", timeout=10, tls=tls or False)
     except docker.errors.DockerException:
         return False
+    # REQUESTS_CA_BUNDLE in the environment would replace the engine's CA (requests issue 3829)
+    client.trust_env = False
     try:
         return bool(client.ping())
     except Exception:  # any failure means: not usable
@@ -189,6 +192,8 @@ _MARKER_FIXTURES = {
         "request_log",
         "registry",
         "second_engine",
+        "tls_engine",
+        "ssh_engine",
     },
     "registry": {"registry"},
     "second_engine": {"second_engine"},
@@ -336,3 +341,121 @@ def request_log(docker_engine: str) -> Iterator[RequestLog]:
         yield proxy
     finally:
         proxy.stop()
+
+
+@dataclass(frozen=True)
+class TlsEngine:
+    """The TLS engine (``setup.sh --tls-engine``): ``url`` is ``tcp://127.0.0.1:PORT`` with
+    ``--tlsverify``; ``unix_url`` is the same engine's local socket (for checks and cleanup)."""
+
+    url: str
+    unix_url: str
+    cert_dir: str
+
+    @property
+    def ca_cert(self) -> str:
+        return os.path.join(self.cert_dir, "ca.pem")
+
+    @property
+    def client_cert(self) -> str:
+        return os.path.join(self.cert_dir, "cert.pem")
+
+    @property
+    def client_key(self) -> str:
+        return os.path.join(self.cert_dir, "key.pem")
+
+    @property
+    def tls(self) -> dict[str, object]:
+        """The client configuration's ``tls`` value in docker-map form: ``client_cert`` is
+        ``[certificate, key]``, ``ca_cert`` the CA the engine's certificate is verified with."""
+        return {"ca_cert": self.ca_cert, "client_cert": [self.client_cert, self.client_key], "verify": True}
+
+
+@dataclass(frozen=True)
+class SshEngine:
+    """sshd of the test bed (``setup.sh --ssh-engine``): ``url`` is ``ssh://root@127.0.0.1:PORT``;
+    the far end runs ``docker system dial-stdio`` against the first engine. The docker SDK's
+    paramiko transport reads ``~/.ssh/config`` and ``~/.ssh/known_hosts``: run clients with
+    ``HOME=home`` (:attr:`env`), which holds the key, the config and the host key."""
+
+    url: str
+    home: str
+
+    @property
+    def key_path(self) -> str:
+        return os.path.join(self.home, ".ssh", "id_ed25519")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a process (or ``monkeypatch.setenv``) that connects over ssh."""
+        return {"HOME": self.home}
+
+
+def tls_engine_answers(engine: TlsEngine) -> bool:
+    """True if the TLS engine answers ``/_ping`` with the test bed's client certificate."""
+    tls = docker.tls.TLSConfig(
+        client_cert=(engine.client_cert, engine.client_key), ca_cert=engine.ca_cert, verify=True
+    )
+    return engine_answers(engine.url, tls)
+
+
+def _tls_engine_from_env() -> TlsEngine | None:
+    env = read_testbed_env()
+    url, cert_dir = env.get("DOCKERFABRIC_TEST_TLS_ENGINE"), env.get("DOCKERFABRIC_TEST_TLS_DIR")
+    if not url or not cert_dir:
+        return None
+    run_dir = testbed_env_file().parent
+    return TlsEngine(url=url, unix_url=f"unix://{run_dir}/engine3.sock", cert_dir=cert_dir)
+
+
+@pytest.fixture(scope="session")
+def tls_engine(docker_engine: str, docker_cleanup: DockerCleanup) -> TlsEngine:
+    """The TLS-verified engine on tcp://127.0.0.1:PORT (own data root and bridge dftb3)."""
+    engine = _tls_engine_from_env()
+    if engine is None or not tls_engine_answers(engine) or not engine_answers(engine.unix_url):
+        run_setup("--tls-engine")
+        engine = _tls_engine_from_env()
+        if engine is None or not tls_engine_answers(engine):
+            pytest.fail(f"the TLS engine does not answer ({testbed_env_file()})", pytrace=False)
+    docker_cleanup.add_engine(engine.unix_url)
+    return engine
+
+
+def ssh_engine_answers(engine: SshEngine) -> bool:
+    """True if ``docker system dial-stdio`` over the test bed's sshd reaches an engine."""
+    proc = subprocess.run(
+        [
+            "ssh",
+            "-F",
+            os.path.join(engine.home, ".ssh", "config"),
+            engine.url.rpartition("@")[2].split(":")[0],
+            "docker",
+            "version",
+            "--format",
+            "{{.Server.APIVersion}}",
+        ],
+        env={**os.environ, **engine.env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=20,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def _ssh_engine_from_env() -> SshEngine | None:
+    env = read_testbed_env()
+    url, home = env.get("DOCKERFABRIC_TEST_SSH_ENGINE"), env.get("DOCKERFABRIC_TEST_SSH_HOME")
+    return SshEngine(url=url, home=home) if url and home else None
+
+
+@pytest.fixture(scope="session")
+def ssh_engine(docker_engine: str) -> SshEngine:
+    """``ssh://root@127.0.0.1:PORT`` reaching the first engine through the test bed's sshd."""
+    engine = _ssh_engine_from_env()
+    if engine is None or not ssh_engine_answers(engine):
+        run_setup("--ssh-engine")
+        engine = _ssh_engine_from_env()
+        if engine is None or not ssh_engine_answers(engine):
+            pytest.fail(f"the ssh engine does not answer ({testbed_env_file()})", pytrace=False)
+    return engine

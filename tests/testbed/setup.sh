@@ -6,11 +6,14 @@
 #   bash tests/testbed/setup.sh                  # packages, engine, base image
 #   bash tests/testbed/setup.sh --registry       # + registry with htpasswd auth on 127.0.0.1:PORT
 #   bash tests/testbed/setup.sh --second-engine  # + second dockerd on its own unix socket
+#   bash tests/testbed/setup.sh --tls-engine     # + third dockerd, TLS-verified tcp://127.0.0.1:PORT
+#   bash tests/testbed/setup.sh --ssh-engine     # + sshd on 127.0.0.1:PORT: ssh://root@... -> engine
 #   bash tests/testbed/setup.sh --stop           # stop what the test bed started (by pidfile)
 #
 # Settings (environment): DOCKERFABRIC_TESTBED_STATE (data, default /var/lib/dockerfabric-testbed),
 # DOCKERFABRIC_TESTBED_RUN (pidfiles, sockets, testbed.env; default /run/dockerfabric-testbed),
-# DOCKERFABRIC_TESTBED_REGISTRY_PORT (default 5000), DOCKERFABRIC_TESTBED_TIMEOUT (seconds to wait
+# DOCKERFABRIC_TESTBED_REGISTRY_PORT (default 5000), DOCKERFABRIC_TESTBED_TLS_PORT (default 23760),
+# DOCKERFABRIC_TESTBED_SSH_PORT (default 2222), DOCKERFABRIC_TESTBED_TIMEOUT (seconds to wait
 # for a service, default 60), DOCKERFABRIC_TESTBED_SKIP_APT=1 (never call apt-get).
 #
 # The fixtures (tests/testbed/fixtures.py) read $DOCKERFABRIC_TESTBED_RUN/testbed.env.
@@ -30,6 +33,15 @@ ENV_FILE=$RUN/testbed.env
 ENGINE2_BRIDGE=${DOCKERFABRIC_TESTBED_ENGINE2_BRIDGE:-dftb2}
 ENGINE2_BRIDGE_CIDR=${DOCKERFABRIC_TESTBED_ENGINE2_CIDR:-10.213.250.1/24}
 PACKAGES=(docker.io busybox-static docker-registry apache2-utils python3-venv openssl ca-certificates iproute2)
+TLS_PORT=${DOCKERFABRIC_TESTBED_TLS_PORT:-23760}
+ENGINE3_SOCK=$RUN/engine3.sock
+ENGINE3_URL=unix://$ENGINE3_SOCK
+ENGINE3_TCP=tcp://127.0.0.1:$TLS_PORT
+ENGINE3_BRIDGE=${DOCKERFABRIC_TESTBED_ENGINE3_BRIDGE:-dftb3}
+ENGINE3_BRIDGE_CIDR=${DOCKERFABRIC_TESTBED_ENGINE3_CIDR:-10.213.251.1/24}
+TLS_DIR=$STATE/tls
+SSH_PORT=${DOCKERFABRIC_TESTBED_SSH_PORT:-2222}
+SSH_DIR=$STATE/ssh
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[testbed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -39,16 +51,20 @@ die() {
 }
 
 usage() {
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 want_registry=0
 want_engine2=0
 want_stop=0
+want_tls=0
+want_ssh=0
 for arg in "$@"; do
     case $arg in
     --registry) want_registry=1 ;;
     --second-engine) want_engine2=1 ;;
+    --tls-engine) want_tls=1 ;;
+    --ssh-engine) want_ssh=1 ;;
     --stop) want_stop=1 ;;
     -h | --help)
         usage
@@ -146,10 +162,15 @@ if [ $want_stop = 1 ]; then
     stop_pidfile "$RUN/registry.pid" docker-registry registry
     stop_pidfile "$RUN/engine2.pid" dockerd "second engine"
     if ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1; then ip link del "$ENGINE2_BRIDGE" || true; fi
+    stop_pidfile "$RUN/engine3.pid" dockerd "TLS engine"
+    if ip link show "$ENGINE3_BRIDGE" >/dev/null 2>&1; then ip link del "$ENGINE3_BRIDGE" || true; fi
+    stop_pidfile "$RUN/sshd.pid" sshd "sshd"
     # the first engine only if the test bed started it (engine1.pid is our own record of that)
     stop_pidfile "$RUN/engine1.pid" dockerd "engine"
     for key in DOCKERFABRIC_TEST_REGISTRY DOCKERFABRIC_TEST_REGISTRY_USER \
-        DOCKERFABRIC_TEST_REGISTRY_PASSWORD DOCKERFABRIC_TEST_ENGINE2 DOCKERFABRIC_TEST_ENGINE; do
+        DOCKERFABRIC_TEST_REGISTRY_PASSWORD DOCKERFABRIC_TEST_ENGINE2 DOCKERFABRIC_TEST_ENGINE \
+        DOCKERFABRIC_TEST_TLS_ENGINE DOCKERFABRIC_TEST_TLS_DIR DOCKERFABRIC_TEST_SSH_ENGINE \
+        DOCKERFABRIC_TEST_SSH_HOME; do
         unset_env "$key"
     done
     log "stopped"
@@ -346,6 +367,156 @@ if [ $want_engine2 = 1 ]; then
     build_base_image "$ENGINE2_URL"
     set_env DOCKERFABRIC_TEST_ENGINE2 "$ENGINE2_URL"
     if [ $((SECONDS - t0)) -gt 0 ]; then log "second engine ready after $((SECONDS - t0)) s"; fi
+fi
+
+# --- TLS engine ----------------------------------------------------------------------------------
+
+# make_tls_certs: a CA, a server certificate for 127.0.0.1/localhost and a client certificate
+# (docker CLI layout in $TLS_DIR: ca.pem, cert.pem, key.pem; server-cert.pem, server-key.pem).
+make_tls_certs() {
+    [ -s "$TLS_DIR/ca.pem" ] && [ -s "$TLS_DIR/cert.pem" ] && [ -s "$TLS_DIR/server-cert.pem" ] && return 0
+    log "generating TLS certificates in $TLS_DIR"
+    mkdir -p "$TLS_DIR"
+    chmod 700 "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl genrsa -out ca-key.pem 2048 2>/dev/null
+        openssl req -new -x509 -days 3650 -sha256 -key ca-key.pem -subj "/CN=dockerfabric-testbed-ca" -out ca.pem
+        openssl genrsa -out server-key.pem 2048 2>/dev/null
+        openssl req -new -sha256 -key server-key.pem -subj "/CN=127.0.0.1" -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server-ext.cnf
+        openssl x509 -req -days 3650 -sha256 -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+            -out server-cert.pem -extfile server-ext.cnf 2>/dev/null
+        openssl genrsa -out key.pem 2048 2>/dev/null
+        openssl req -new -sha256 -key key.pem -subj "/CN=dockerfabric-testbed-client" -out client.csr
+        printf 'extendedKeyUsage=clientAuth\n' >client-ext.cnf
+        openssl x509 -req -days 3650 -sha256 -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+            -out cert.pem -extfile client-ext.cnf 2>/dev/null
+        rm -f server.csr client.csr
+        chmod 600 ./*key.pem
+    )
+}
+
+tls_engine_answers() {
+    timeout 10 docker --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/cert.pem" \
+        --tlskey "$TLS_DIR/key.pem" -H "$ENGINE3_TCP" version --format '{{.Server.APIVersion}}' >/dev/null 2>&1
+}
+
+start_engine3() {
+    local logfile=$STATE/engine3.log pid=
+    if ! pid_alive "$RUN/engine3.pid" dockerd; then
+        rm -f "$RUN/engine3.pid" "$ENGINE3_SOCK"
+        drop_stale_pidfile "$RUN/e3/containerd/containerd.pid" containerd
+        mkdir -p "$STATE/engine3" "$RUN/e3"
+        # its own bridge (never `--bridge none`: that deletes the first engine's docker0)
+        if ! ip link show "$ENGINE3_BRIDGE" >/dev/null 2>&1; then
+            ip link add name "$ENGINE3_BRIDGE" type bridge
+            ip addr add "$ENGINE3_BRIDGE_CIDR" dev "$ENGINE3_BRIDGE"
+        fi
+        ip link set "$ENGINE3_BRIDGE" up
+        printf '{"deprecated-key-path": "%s"}\n' "$STATE/engine3-key.json" >"$STATE/engine3-daemon.json"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null; then
+            die "127.0.0.1:$TLS_PORT is taken by another process (set DOCKERFABRIC_TESTBED_TLS_PORT)"
+        fi
+        log "starting the TLS engine on $ENGINE3_TCP and $ENGINE3_URL (log: $logfile)"
+        setsid dockerd --config-file "$STATE/engine3-daemon.json" -H "$ENGINE3_URL" -H "$ENGINE3_TCP" \
+            --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/server-cert.pem" \
+            --tlskey "$TLS_DIR/server-key.pem" \
+            --data-root "$STATE/engine3" --exec-root "$RUN/e3" \
+            --pidfile "$RUN/engine3.pid" --bridge "$ENGINE3_BRIDGE" --iptables=false \
+            --containerd-namespace dftestbed3 --containerd-plugins-namespace dftestbed3-plugins \
+            >>"$logfile" 2>&1 </dev/null 9>&- &
+        pid=$!
+    fi
+    wait_for "the TLS engine on $ENGINE3_TCP" "$logfile" "$pid" tls_engine_answers
+}
+
+if [ $want_tls = 1 ]; then
+    t0=$SECONDS
+    make_tls_certs
+    tls_engine_answers || start_engine3
+    build_base_image "$ENGINE3_URL"
+    set_env DOCKERFABRIC_TEST_TLS_ENGINE "$ENGINE3_TCP"
+    set_env DOCKERFABRIC_TEST_TLS_DIR "$TLS_DIR"
+    if [ $((SECONDS - t0)) -gt 0 ]; then log "TLS engine ready after $((SECONDS - t0)) s"; fi
+fi
+
+# --- ssh engine ----------------------------------------------------------------------------------
+
+# An sshd of its own on 127.0.0.1:$SSH_PORT (own config, host key, authorized key); the client
+# side is a private HOME ($SSH_DIR/home) whose ~/.ssh holds the key, config and known_hosts, which
+# is what the docker SDK's paramiko transport reads. `docker system dial-stdio` on the "remote"
+# end reaches the first engine.
+ssh_answers() {
+    HOME=$SSH_DIR/home timeout 10 ssh -F "$SSH_DIR/home/.ssh/config" -p "$SSH_PORT" root@127.0.0.1 \
+        docker version --format '{{.Server.APIVersion}}' >/dev/null 2>&1
+}
+
+make_ssh_files() {
+    mkdir -p "$SSH_DIR/home/.ssh" /run/sshd
+    chmod 700 "$SSH_DIR" "$SSH_DIR/home" "$SSH_DIR/home/.ssh"
+    [ -s "$SSH_DIR/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/ssh_host_ed25519_key"
+    [ -s "$SSH_DIR/home/.ssh/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C dockerfabric-testbed \
+        -f "$SSH_DIR/home/.ssh/id_ed25519"
+    cp "$SSH_DIR/home/.ssh/id_ed25519.pub" "$SSH_DIR/authorized_keys"
+    chmod 600 "$SSH_DIR/authorized_keys"
+    printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")" \
+        >"$SSH_DIR/home/.ssh/known_hosts"
+    cat >"$SSH_DIR/home/.ssh/config" <<EOF
+Host 127.0.0.1
+    Port $SSH_PORT
+    User root
+    IdentityFile $SSH_DIR/home/.ssh/id_ed25519
+    UserKnownHostsFile $SSH_DIR/home/.ssh/known_hosts
+    StrictHostKeyChecking yes
+EOF
+    cat >"$SSH_DIR/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $SSH_DIR/ssh_host_ed25519_key
+PidFile $RUN/sshd.pid
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+X11Forwarding no
+AllowTcpForwarding no
+MaxStartups 50:30:100
+MaxSessions 50
+SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+EOF
+}
+
+start_sshd() {
+    local logfile=$STATE/sshd.log pid=
+    if ! pid_alive "$RUN/sshd.pid" sshd; then
+        rm -f "$RUN/sshd.pid"
+        if (exec 3<>"/dev/tcp/127.0.0.1/$SSH_PORT") 2>/dev/null; then
+            die "127.0.0.1:$SSH_PORT is taken by another process (set DOCKERFABRIC_TESTBED_SSH_PORT)"
+        fi
+        /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "sshd rejects $SSH_DIR/sshd_config"
+        log "starting sshd on 127.0.0.1:$SSH_PORT (log: $logfile)"
+        setsid /usr/sbin/sshd -D -e -f "$SSH_DIR/sshd_config" >>"$logfile" 2>&1 </dev/null 9>&- &
+        pid=$!
+        echo $pid >"$RUN/sshd.pid"
+    fi
+    wait_for "sshd on 127.0.0.1:$SSH_PORT" "$logfile" "$pid" ssh_answers
+}
+
+if [ $want_ssh = 1 ]; then
+    t0=$SECONDS
+    if [ ! -x /usr/sbin/sshd ]; then
+        [ "${DOCKERFABRIC_TESTBED_SKIP_APT:-0}" = 1 ] && die "missing package: openssh-server"
+        log "installing openssh-server"
+        apt-get install -y -q --no-install-recommends openssh-server >&2 ||
+            { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends openssh-server >&2; }
+    fi
+    make_ssh_files
+    ssh_answers || start_sshd
+    set_env DOCKERFABRIC_TEST_SSH_ENGINE "ssh://root@127.0.0.1:$SSH_PORT"
+    set_env DOCKERFABRIC_TEST_SSH_HOME "$SSH_DIR/home"
+    if [ $((SECONDS - t0)) -gt 0 ]; then log "ssh engine ready after $((SECONDS - t0)) s"; fi
 fi
 
 log "ready ($ENV_FILE)"
