@@ -32,30 +32,18 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "_utils"))
+from _common import TEST_LABEL, build_fat_image, docker_cli, engine, parse_args, peak_rss_bytes, run_pipeline
+from _common import remove_image as _remove_image
+from _common import run_child as _run_child
 
 IMAGE = "local/dftest-bench-fat:1"
-BASE = "local/busybox:latest"
-TEST_LABEL = "org.dockerfabric.test"
 RUN_LABEL = f"bench-archive-{os.getpid()}"
 FLAT = f"local/dftest-bench-archive-flat-{os.getpid()}"
-CLI = (
-    "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else shutil.which("docker") or "docker"
-)
+CLI = docker_cli()
 MB = 1_000_000
-
-
-def vmhwm_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / MB
-    return 0.0
 
 
 # -- child side: one operation per process -------------------------------------------------------
@@ -63,29 +51,7 @@ def vmhwm_mb() -> float:
 
 def _cli_pipeline(commands: list[list[str]], stdout_path: str | None = None) -> float:
     """Run commands piped into each other; returns the sum of their peak RSS (MB)."""
-    procs = []
-    out = open(stdout_path, "wb") if stdout_path else subprocess.DEVNULL
-    try:
-        previous = None
-        for index, command in enumerate(commands):
-            last = index == len(commands) - 1
-            proc = subprocess.Popen(
-                command, stdin=previous, stdout=out if last else subprocess.PIPE, stderr=subprocess.PIPE
-            )
-            if previous is not None:
-                previous.close()
-            previous = proc.stdout
-            procs.append(proc)
-        peak = 0.0
-        for proc in procs:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            if os.waitstatus_to_exitcode(status):
-                raise SystemExit(f"{proc.args} failed: {proc.stderr.read().decode()}")
-            peak += usage.ru_maxrss * 1024 / MB
-        return peak
-    finally:
-        if stdout_path:
-            out.close()
+    return run_pipeline(commands, stdout_path) / MB
 
 
 def _cli_create() -> str:
@@ -102,10 +68,9 @@ def child(mode: str, path: str) -> None:
     labels = {TEST_LABEL: RUN_LABEL}
     start = time.perf_counter()
     if mode.startswith("py-"):
-        import docker
         from containermap.archive import copy_resource, copy_resources, flatten_image
 
-        api = docker.APIClient(timeout=600)
+        api = engine()
         # imports are not the operation (a Salt minion has them loaded); reported apart
         result["import_s"] = time.perf_counter() - start
         start = time.perf_counter()
@@ -119,7 +84,7 @@ def child(mode: str, path: str) -> None:
         elif mode == "py-copy-dir":
             copy_resources(api, IMAGE, ["/"], path, {"/": "rootfs"}, on_unsafe="skip", temp_labels=labels)
         result["seconds"] = time.perf_counter() - start
-        result["rss_mb"] = vmhwm_mb()
+        result["rss_mb"] = peak_rss_bytes() / MB
     else:
         container = _cli_create()
         try:
@@ -147,13 +112,7 @@ def child(mode: str, path: str) -> None:
 
 
 def run_child(mode: str, path: str) -> dict:
-    output = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", mode, path],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return _run_child(__file__, mode, path)
 
 
 def ensure_image(api, size_mb: int) -> bool:
@@ -165,26 +124,9 @@ def ensure_image(api, size_mb: int) -> bool:
         return False
     except docker.errors.ImageNotFound:
         pass
-    layers = 4
-    per_layer = -(-size_mb // layers)
-    lines = [f"FROM {BASE}", f"LABEL {TEST_LABEL}={RUN_LABEL}"]
-    for index in range(layers):
-        if index % 2:
-            lines.append(f"RUN head -c {per_layer * 3 // 4}m /dev/urandom | base64 > /layer{index}.txt")
-        else:
-            lines.append(f"RUN dd if=/dev/urandom of=/layer{index}.bin bs=1M count={per_layer} 2>/dev/null")
-    lines.append("RUN dd if=/dev/urandom of=/deleted.bin bs=1M count=16 2>/dev/null && rm /deleted.bin")
-    context = tempfile.mkdtemp(prefix="dftest-bench-archive-ctx-")
-    try:
-        with open(os.path.join(context, "Dockerfile"), "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-        print(f"building {IMAGE} ({layers} layers, ~{per_layer} MB each) ...", flush=True)
-        start = time.perf_counter()
-        for _ in api.build(path=context, tag=IMAGE, rm=True, forcerm=True, network_mode="none", decode=True):
-            pass
-        print(f"built in {time.perf_counter() - start:.1f} s", flush=True)
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
+    # plus a step that writes and deletes a scratch file (as the image always had)
+    deleted = "dd if=/dev/urandom of=/deleted.bin bs=1M count=16 2>/dev/null && rm /deleted.bin"
+    build_fat_image(api, IMAGE, size_mb, {TEST_LABEL: RUN_LABEL}, extra_runs=[deleted])
     return True
 
 
@@ -201,12 +143,7 @@ def stream_sizes(api) -> tuple[int, int]:
 
 
 def remove_image(api, ref: str) -> None:
-    import docker.errors
-
-    try:
-        api.remove_image(ref, force=True)
-    except docker.errors.NotFound:
-        pass
+    _remove_image(api, ref, force=True)
 
 
 def main() -> None:
@@ -222,15 +159,10 @@ def main() -> None:
         help="comma-separated workloads: flatten,copy-tar,copy-tar-sha256,copy-gz,copy-dir",
     )
     parser.add_argument("--workdir", default=None, help="directory for outputs (default: a temp dir)")
-    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    args = parse_args(parser, child)
+    if args is None:
         return
-
-    import docker
-
-    api = docker.APIClient(timeout=600)
+    api = engine()
     built = ensure_image(api, args.size_mb)
     all_workloads = ("flatten", "copy-tar", "copy-tar-sha256", "copy-gz", "copy-dir")
     only = set(args.only.split(",")) if args.only else set(all_workloads)

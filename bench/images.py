@@ -17,37 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "_utils"))
+from _common import build_fat_image, docker_cli, engine, parse_args, peak_rss_bytes, run_pipeline
+from _common import remove_image as _remove_image
+from _common import run_child as _run_child
 
 # not bench/archive.py's local/dftest-bench-fat:1: both benches remove their image at the end
 IMAGE = "local/dftest-bench-images-fat:1"
-BASE = "local/busybox:latest"
 LABEL = ("org.dockerfabric.test", "bench-images-h6")
 MB = 1024 * 1024
-
-
-def docker_cli() -> str:
-    for candidate in ("/usr/local/bin/docker", "/usr/bin/docker"):
-        if os.path.exists(candidate):
-            return candidate
-    return shutil.which("docker") or "docker"
-
-
-def vmhwm_mb() -> float:
-    """Peak resident set size of this process (VmHWM) in MB."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # -- child side: one operation per process ---------------------------------------------------------
@@ -57,41 +38,30 @@ def child(mode: str, path: str) -> None:
     result: dict = {"mode": mode}
     start = time.perf_counter()
     if mode.startswith("py-"):
-        import docker
         from containermap.images import load_image, save_image
 
-        api = docker.APIClient(timeout=600)
+        api = engine()
         if mode == "py-save-gz":
             result["bytes"] = save_image(api, IMAGE, path, compress=True)["bytes"]
         elif mode == "py-save":
-            result["bytes"] = save_image(api, IMAGE, path, compress=False)["bytes"]
+            # like ``docker save -o``: no checksum (the gzip save keeps its sha256, as before)
+            result["bytes"] = save_image(api, IMAGE, path, compress=False, checksum=False)["bytes"]
         elif mode == "py-load":
             result["images"] = load_image(api, path)["images"]
         result["seconds"] = time.perf_counter() - start
-        result["rss_mb"] = vmhwm_mb()
+        result["rss_mb"] = peak_rss_bytes() / MB
     else:
         cli = docker_cli()
         if mode == "cli-save-gz":
-            with open(path, "wb") as out:
-                save = subprocess.Popen([cli, "save", IMAGE], stdout=subprocess.PIPE)
-                gz = subprocess.Popen(["gzip", "-6"], stdin=save.stdout, stdout=out)
-                save.stdout.close()
-                procs = [save, gz]
+            peak = run_pipeline([[cli, "save", IMAGE], ["gzip", "-6"]], path)
         elif mode == "cli-save":
-            procs = [subprocess.Popen([cli, "save", "-o", path, IMAGE])]
+            peak = run_pipeline([[cli, "save", "-o", path, IMAGE]])
         elif mode == "cli-load":
-            procs = [subprocess.Popen([cli, "load", "-q", "-i", path], stdout=subprocess.DEVNULL)]
+            peak = run_pipeline([[cli, "load", "-q", "-i", path]])
         else:
             raise SystemExit(f"unknown mode {mode}")
-        peak = 0.0
-        for proc in procs:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode:
-                raise SystemExit(f"{mode}: {proc.args} failed with {proc.returncode}")
-            peak += usage.ru_maxrss / 1024
         result["seconds"] = time.perf_counter() - start
-        result["rss_mb"] = peak
+        result["rss_mb"] = peak / MB
     print(json.dumps(result))
 
 
@@ -99,19 +69,12 @@ def child(mode: str, path: str) -> None:
 
 
 def run_child(mode: str, path: str) -> dict:
-    output = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", mode, path],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    return _run_child(__file__, mode, path)
 
 
 def ensure_image(api, size_mb: int, rebuild: bool) -> int:
     """Build the fat image unless present; return the size of its ``docker save`` archive-ish."""
     import docker.errors
-    from containermap.images import DockerFile, build
 
     if rebuild:
         remove_image(api)
@@ -119,29 +82,12 @@ def ensure_image(api, size_mb: int, rebuild: bool) -> int:
         return api.inspect_image(IMAGE)["Size"]
     except docker.errors.ImageNotFound:
         pass
-    layers = 4
-    per_layer = -(-size_mb // layers)
-    df = DockerFile(BASE, labels=dict([LABEL]))
-    for index in range(layers):
-        if index % 2:
-            # text: compressible like real binaries and libraries, unlike random data
-            df.run(f"head -c {per_layer * 3 // 4}m /dev/urandom | base64 > /layer{index}.txt")
-        else:
-            df.run(f"dd if=/dev/urandom of=/layer{index}.bin bs=1M count={per_layer} 2>/dev/null")
-    print(f"building {IMAGE} ({layers} layers, ~{per_layer} MB each) ...", flush=True)
-    start = time.perf_counter()
-    build(api, df, IMAGE, network_mode="none", nocache=True)
-    print(f"built in {time.perf_counter() - start:.1f} s", flush=True)
+    build_fat_image(api, IMAGE, size_mb, dict([LABEL]))
     return api.inspect_image(IMAGE)["Size"]
 
 
 def remove_image(api) -> None:
-    import docker.errors
-
-    try:
-        api.remove_image(IMAGE)
-    except docker.errors.ImageNotFound:
-        pass
+    _remove_image(api, IMAGE)
 
 
 def main() -> None:
@@ -155,15 +101,10 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per operation, the best is shown (default 1)"
     )
-    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
+    args = parse_args(parser, child)
+    if args is None:
         return
-
-    import docker
-
-    api = docker.APIClient(timeout=600)
+    api = engine()
     size = ensure_image(api, args.size_mb, args.rebuild)
     original = api.inspect_image(IMAGE)["Id"]
     workdir = tempfile.mkdtemp(prefix="dftest-bench-images-", dir=args.workdir)

@@ -10,6 +10,7 @@ import uuid
 import docker
 import docker.errors
 import pytest
+from containermap.exceptions import EngineError
 from containermap.images import (
     DockerFile,
     build,
@@ -21,6 +22,7 @@ from containermap.images import (
     list_networks,
     list_volumes,
     remove_all_containers,
+    remove_image,
     version,
 )
 
@@ -209,3 +211,38 @@ def test_version(api):
     info = version(api)
     assert info["ApiVersion"]
     assert info["Version"]
+
+
+def test_remove_image_untags_then_deletes(api, scope):
+    run_id, _label = scope
+    first = f"local/dftest-{run_id}:a"
+    second = f"local/dftest-{run_id}:b"
+    image = _image(api, run_id, first, "rm")
+    api.tag(image, f"local/dftest-{run_id}", "b")
+    result = remove_image(api, first)
+    assert result == {"image": first, "id": image, "untagged": [first], "deleted": []}
+    assert not image_tag_exists(api, first) and image_tag_exists(api, second)
+    result = remove_image(api, second)
+    assert result["untagged"] == [second] and image in result["deleted"]
+    with pytest.raises(docker.errors.ImageNotFound):
+        api.inspect_image(image)
+    # absent: nothing removed, no error
+    assert remove_image(api, second) == {"image": second, "id": None, "untagged": [], "deleted": []}
+
+
+def test_remove_image_label_guard_and_in_use(api, scope):
+    run_id, _label = scope
+    tag = f"local/dftest-{run_id}:guard"
+    image = _image(api, run_id, tag, "guard")
+    # a label the image does not carry: left alone
+    assert remove_image(api, tag, label=f"{TEST_LABEL}=other")["untagged"] == []
+    assert remove_image(api, tag, label=[f"{TEST_LABEL}={run_id}", "absent-key"])["untagged"] == []
+    assert image_tag_exists(api, tag)
+    # used by a container: the engine refuses without force, with an engine error naming it
+    _container(api, run_id, f"dftest-{run_id}-user", image=tag, start=False)
+    api.tag(image, f"local/dftest-{run_id}", "other")  # a second tag: untag needs no force
+    with pytest.raises(EngineError) as err:
+        remove_image(api, image)  # by id: would delete the image a container uses
+    assert "image:" in str(err.value)
+    result = remove_image(api, tag, label=f"{TEST_LABEL}={run_id}")
+    assert result["untagged"] == [tag] and result["deleted"] == []

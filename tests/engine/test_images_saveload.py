@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import tarfile
 import uuid
@@ -93,3 +94,19 @@ def test_load_invalid_archive(api, tmp_path):
     with pytest.raises(ImageError) as err:
         load_image(api, str(bogus))
     assert str(bogus) in str(err.value)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+@pytest.mark.parametrize("checksum", [True, False])
+def test_save_checksum_computed_while_writing(api, small_image, tmp_path, compress, checksum):
+    """One writer for plain and gzip saves: the sha256 is that of the file as written, or None
+    when ``checksum=False``."""
+    tag, _ = small_image
+    target = tmp_path / ("image.tar.gz" if compress else "image.tar")
+    result = save_image(api, tag, str(target), compress=compress, checksum=checksum)
+    if checksum:
+        assert result["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    else:
+        assert result["sha256"] is None
+    assert result["size"] == os.path.getsize(target)
+    assert os.listdir(tmp_path) == [target.name]

@@ -9,6 +9,7 @@ Cleanups are always scoped to a label of this test, never global.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import tarfile
 import uuid
@@ -302,6 +303,20 @@ def test_save_and_load_image(image_env, api_client, tags, tmp_path):
     assert loaded["images"] == [tag]
     proc = image_env.run("dockerfabric.load_image", str(target), "sha256=" + "ab" * 32)
     assert proc.returncode != 0 and "does not match" in proc.stdout + proc.stderr
+
+
+def test_save_plain_image_reports_sha256_of_the_file(image_env, api_client, tags, tmp_path):
+    """compress=False: the sha256 comes from the engine's writer (computed while writing)."""
+    tag = tags.add(f"{tags.prefix}:plain")
+    image_env.call(
+        "dockerfabric.build", tag, "contents=" + json.dumps(f"FROM {BASE_IMAGE}\nLABEL plain=yes\n")
+    )
+    target = tmp_path / "plain.tar"
+    saved = image_env.call("dockerfabric.save_image", tag, str(target), "compress=False")
+    assert saved["size"] == target.stat().st_size
+    assert saved["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    with tarfile.open(target) as tar:
+        assert "manifest.json" in tar.getnames()
 
 
 def test_image_states_in_test_mode_send_no_state_changing_request(

@@ -7,7 +7,7 @@ Everything public is importable from ``containermap.images``:
 * ``build``: :func:`build`, :func:`build_image` (fuselage style), :func:`tag_image`
 * ``registry``: :func:`parse_image`, :func:`image_exists`, :func:`image_id`, :func:`pull_image`,
   :func:`ensure_image`, :func:`push_image`, :func:`login`, :func:`image_tag_exists`
-* ``maintenance``: cleanups, list tables, :func:`version`
+* ``maintenance``: cleanups, :func:`remove_image`, list tables, :func:`version`
 * ``saveload``: :func:`save_image`, :func:`load_image`
 """
 
@@ -33,6 +33,7 @@ from .maintenance import (
     list_networks,
     list_volumes,
     remove_all_containers,
+    remove_image,
     version,
 )
 from .registry import (
@@ -91,6 +92,7 @@ __all__ = [
     "push_image",
     "registry_auth",
     "remove_all_containers",
+    "remove_image",
     "save_image",
     "tag_image",
     "version",

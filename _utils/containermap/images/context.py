@@ -30,6 +30,23 @@ _COMPRESSION = {
 }
 
 
+# every Dockerfile instruction (the engine accepts them in any case)
+DOCKERFILE_INSTRUCTIONS = frozenset(
+    "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN SHELL "
+    "STOPSIGNAL USER VOLUME WORKDIR".split()
+)
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)[ \t]")
+
+
+def is_dockerfile_text(value: str) -> bool:
+    """True when ``value`` is Dockerfile text rather than a path: it contains a newline, or its
+    first word is a Dockerfile instruction followed by whitespace (``FROM busybox``)."""
+    if "\n" in value:
+        return True
+    match = _FIRST_WORD.match(value)
+    return bool(match) and match.group(1).upper() in DOCKERFILE_INSTRUCTIONS
+
+
 # -- .dockerignore ---------------------------------------------------------------------------
 
 
@@ -128,13 +145,14 @@ class DockerContext:
     """A build context in a temporary tar file.
 
     ``DockerContext(dockerfile=None, compression='gz', encoding='utf-8', finalize=False,
-    **tar_kwargs)``: ``dockerfile`` (a DockerFile or a path) is added right away, ``finalize``
+    **tar_kwargs)``: ``dockerfile`` (a DockerFile, a path or Dockerfile text: see
+    :meth:`add_dockerfile`) is added right away, ``finalize``
     closes the archive afterwards. Use as a context manager (the temp file is removed on close).
     """
 
     def __init__(
         self,
-        dockerfile: DockerFile | str | None = None,
+        dockerfile: DockerFile | str | bytes | os.PathLike[str] | None = None,
         compression: str | None = "gz",
         encoding: str = "utf-8",
         finalize: bool = False,
@@ -280,17 +298,45 @@ class DockerContext:
             if own:
                 source.close()
 
-    def add_dockerfile(self, dockerfile: DockerFile | str) -> None:
-        """Add the Dockerfile as ``Dockerfile``; for a DockerFile, first the files and archives it
-        references (the DockerFile is finalised)."""
+    def add_dockerfile(self, dockerfile: DockerFile | str | bytes | os.PathLike[str]) -> None:
+        """Add the Dockerfile as ``Dockerfile``.
+
+        ``dockerfile`` is one of:
+
+        * a :class:`DockerFile`: first the files and archives it references are added (the
+          DockerFile is finalised);
+        * a path: an ``os.PathLike``, or a ``str`` that is not Dockerfile text (see below);
+        * Dockerfile text: ``bytes``, or a ``str`` that contains a newline or whose first word is
+          a Dockerfile instruction followed by whitespace (``FROM busybox``, ``ARG V=1``, case
+          insensitive, like the engine).
+
+        The text/path decision is made from the value alone, never from what exists on disk, so
+        a one-line string cannot change meaning; pass a ``pathlib.Path`` for a file whose name
+        looks like an instruction. A path that is not a file raises ``FileNotFoundError``.
+        """
         if isinstance(dockerfile, DockerFile):
             for source, context_path in dockerfile.files:
                 self.add(source, arcname=context_path)
             for archive in dockerfile.archives:
                 self.addarchive(archive)
             self.addbytes("Dockerfile", dockerfile.getbytes(self.encoding))
+        elif isinstance(dockerfile, bytes | bytearray):
+            self.addbytes("Dockerfile", bytes(dockerfile))
+        elif isinstance(dockerfile, str) and is_dockerfile_text(dockerfile):
+            text = dockerfile if dockerfile.endswith("\n") else dockerfile + "\n"
+            self.addbytes("Dockerfile", text.encode(self.encoding))
+        elif isinstance(dockerfile, str | os.PathLike):
+            path = os.fspath(dockerfile)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"Dockerfile {path!r} is not a file (Dockerfile text must contain a newline or "
+                    "start with an instruction such as FROM)"
+                )
+            self.add(path, arcname="Dockerfile", recursive=False)
         else:
-            self.add(dockerfile, arcname="Dockerfile", recursive=False)
+            raise TypeError(
+                f"dockerfile must be a DockerFile, a path or Dockerfile text, not {type(dockerfile).__name__}"
+            )
 
     def finalize(self) -> None:
         """Close the archive and rewind it for reading."""

@@ -21,7 +21,7 @@ import docker.errors
 from ..errors import engine_call
 from ..exceptions import EngineError
 from .errors import exception_text
-from .registry import low_level
+from .registry import inspect_image, low_level
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,47 @@ def cleanup_images(
         except docker.errors.APIError as exc:
             result.failed[short] = exception_text(exc)
     return _finish(result, "cleanup of images", raise_on_error)
+
+
+def _carries(labels: Mapping[str, str], label: str | Sequence[str]) -> bool:
+    """True when ``labels`` has every ``'key=value'`` / ``'key'`` in ``label`` (as a filter)."""
+    for wanted in [label] if isinstance(label, str) else label:
+        key, sep, value = wanted.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def remove_image(
+    api: Any, image: str, force: bool = False, label: str | Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Remove the image reference ``image`` like ``docker rmi`` (``force`` as ``-f``): a tag is
+    untagged, and the image is deleted with its last tag.
+
+    ``label`` (``'key=value'`` or ``'key'``, or a list: all must match) guards the removal: an
+    image that does not carry it is left alone. Returns ``{'image', 'id' (None when absent),
+    'untagged': [refs], 'deleted': [ids]}``; both lists are empty when nothing was removed
+    (absent image, label not matched). Engine failures (image in use without ``force`` ...)
+    raise engine errors naming ``image:<image>``.
+    """
+    result: dict[str, Any] = {"image": image, "id": None, "untagged": [], "deleted": []}
+    info = inspect_image(api, image)
+    if info is None:
+        return result
+    result["id"] = info["Id"]
+    if label and not _carries((info.get("Config") or {}).get("Labels") or {}, label):
+        return result
+    with engine_call(f"image:{image}", action="remove image", api=api, image=image):
+        try:
+            response = low_level(api).remove_image(image, force=force)
+        except docker.errors.NotFound:  # removed meanwhile: nothing left to do
+            response = []
+    for record in response or ():
+        if record.get("Untagged"):
+            result["untagged"].append(record["Untagged"])
+        if record.get("Deleted"):
+            result["deleted"].append(record["Deleted"])
+    return result
 
 
 # -- lists ---------------------------------------------------------------------------------------
