@@ -316,11 +316,6 @@ def test_corpus_size() -> None:
     assert len(CASES) + len(ENGINE_CASES) >= 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: normalize.describe() repr()s the whole value before truncating it, so an "
-    "alias bomb (10^9 leaves) takes ~280 s to report; use reprlib with depth/length limits",
-)
 def test_yaml_alias_bomb_is_answered_fast(rstats) -> None:
     """A "billion laughs" document must be rejected (with the key path) within seconds."""
     rstats.case()
@@ -400,47 +395,36 @@ ENGINE_CASES = [
         None,
         ".web.host_config.mem_limit",
         id="mem-limit-words",
-        marks=_gap("host_config.mem_limit"),
     ),
     pytest.param(
-        {"host_config": {"restart_policy": "always"}},
+        {"host_config": {"restart_policy": "sometimes"}},
         None,
         ".web.host_config.restart_policy",
         id="restart-policy-str",
-        marks=_gap("host_config.restart_policy"),
     ),
     pytest.param(
         {"host_config": {"cpu_shares": "many"}},
         None,
         ".web.host_config.cpu_shares",
         id="cpu-shares-str",
-        marks=_gap("host_config.cpu_shares"),
     ),
     pytest.param(
         {"create_options": {"environment": {"A=B": "x"}}},
         None,
         ".web.create_options.environment",
         id="env-name-with-equals",
-        marks=_gap("an environment variable name containing '='"),
     ),
     pytest.param(
         {"create_options": {"labels": 5}},
         None,
         ".web.create_options.labels",
         id="labels-int",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="engine gap: create_options.labels=5 raises a bare AttributeError (no key path)",
-        ),
     ),
     pytest.param(
         {"create_options": {"command": 5}},
         None,
         ".web.create_options.command",
         id="command-int",
-        marks=pytest.mark.xfail(
-            strict=True, reason="engine gap: create_options.command=5 raises a bare TypeError (no key path)"
-        ),
     ),
 ]
 

@@ -4,18 +4,22 @@ validation that reports every problem at once."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..exceptions import MapValidationError, Problem
 from .container import ContainerConfiguration
-from .elements import HostVolume, MapConfigId, NotSet
+from .elements import ContainerRef, HostVolume, MapConfigId, NotSet
 from .lazy import resolve_value
 from .naming import (
+    DEFAULT_CLIENT,
     NAME_RE,
     PART_RE,
     PRESET_NETWORKS,
+    container_name,
     expand_image,
+    hostname,
     image_problem,
     name_problem,
     repository_problem,
@@ -33,6 +37,7 @@ from .normalize import (
     parse_bool,
     parse_names,
     parse_string,
+    short,
 )
 from .volume import HostVolumeConfiguration, VolumeConfiguration
 
@@ -47,7 +52,7 @@ def _parse_default_tag(value: Any, ctx: Ctx) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)  # YAML reads 'default_tag: 2' as a number
     elif isinstance(value, float):  # '1.10' would silently become '1.1'
-        ctx.error(f"tag {value!r} was read as a number: quote it ('{value}')")
+        ctx.error(f"tag {short(value)} was read as a number: quote it ('{value}')")
         return INVALID
     return checked_string(value, ctx, "an image tag", tag_problem)
 
@@ -58,8 +63,25 @@ def _parse_host_root(value: Any, ctx: Ctx) -> Any:
     return parse_string(value, ctx, lazy=True, what="a host path")
 
 
+_DNS_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: Docker (runc) rejects a container hostname longer than this (HOST_NAME_MAX is 64; a DNS
+#: label may have 63 characters, and the generated hostname is one label)
+MAX_HOSTNAME = 63
+
+
+def domain_problem(value: str) -> str | None:
+    """Why a DNS domain name (``example.com``) is invalid, or None."""
+    labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
+    if len(value) > 253 or not all(_DNS_LABEL_RE.match(label) for label in labels):
+        return (
+            f"invalid domain name {short(value)} (dot-separated labels of letters, digits and '-', "
+            "each at most 63 characters)"
+        )
+    return None
+
+
 def _parse_domain(value: Any, ctx: Ctx) -> Any:
-    return parse_string(value, ctx, lazy=True, what="a domain name")
+    return checked_string(value, ctx, "a domain name", domain_problem)
 
 
 #: map keys with a scalar (or plain list) value: key -> parser
@@ -131,9 +153,9 @@ def _parse_group(value: Any, ctx: Ctx) -> Any:
             )
         parts = item.split(".") if isinstance(item, str) else []
         if not parts or len(parts) > 2 or not all(PART_RE.match(p) for p in parts):
-            sub.error(f"invalid group member {item!r} (expected 'config' or 'config.instance')")
+            sub.error(f"invalid group member {short(item)} (expected 'config' or 'config.instance')")
         elif item in result:
-            sub.error(f"duplicate group member {item!r}")
+            sub.error(f"duplicate group member {short(item)}")
         else:
             result.append(item)
     return tuple(result)
@@ -190,7 +212,10 @@ class ContainerMap:
         self._init_empty(name)
         ctx = Ctx(map_name=name if isinstance(name, str) else None)
         if not isinstance(name, str) or not PART_RE.match(name):
-            ctx.error(name_problem(name, "map name") or f"invalid map name {name!r}")
+            if isinstance(name, str):
+                ctx.error(name_problem(name, "map name") or f"invalid map name {short(name)}")
+            else:
+                ctx.error(f"map name must be a string, got {describe(name)}")
         if isinstance(initial, ContainerMap):
             initial = initial.as_dict()
         if initial is not None and not isinstance(initial, Mapping):
@@ -247,10 +272,10 @@ class ContainerMap:
         for key, body in value.items():
             sub = ctx.key(key)
             if not (isinstance(key, str) and NAME_RE.match(key)):
-                sub.error(f"invalid {'network name' if is_network else 'volume alias'} {key!r}")
+                sub.error(f"invalid {'network name' if is_network else 'volume alias'} {short(key)}")
                 continue
             if is_network and key in PRESET_NETWORKS:
-                sub.error(f"{key!r} is a Docker preset network; use it without defining it")
+                sub.error(f"{short(key)} is a Docker preset network; use it without defining it")
                 continue
             config = cls.parse(body, sub)
             if key in target:
@@ -270,7 +295,7 @@ class ContainerMap:
                 sub.error(f"{ALL_GROUP!r} is the built-in group of all configurations and cannot be defined")
                 continue
             if not (isinstance(group, str) and NAME_RE.match(group)):
-                sub.error(f"invalid group name {group!r}")
+                sub.error(f"invalid group name {short(group)}")
                 continue
             parsed = _parse_group(members, sub)
             if parsed is not INVALID:
@@ -281,7 +306,7 @@ class ContainerMap:
         close = [] if wrapped or is_mapping else _close_map_key(name)
         if close:
             ctx.key(name).error(
-                f"looks like a misspelled map key {close[0]!r} (a top-level key that is not a map key "
+                f"looks like a misspelled map key {short(close[0])} (a top-level key that is not a map key "
                 f"is a container configuration, which must be a mapping; got {describe(body)})"
             )
             return
@@ -300,7 +325,7 @@ class ContainerMap:
             close = _close_map_key(name)
             if close:
                 ctx.key(name).error(
-                    f"looks like a misspelled map key {close[0]!r} (a top-level key that is not a map "
+                    f"looks like a misspelled map key {short(close[0])} (a top-level key that is not a map "
                     f"key is a container configuration, and this one has unknown keys: {', '.join(unknown)})"
                 )
                 return
@@ -440,9 +465,11 @@ class ContainerMap:
             for i, base in enumerate(config._values.get("extends", ())):
                 if base not in containers:
                     hint = difflib.get_close_matches(base, list(containers), n=1)
-                    suffix = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    suffix = f" (did you mean {short(hint[0])}?)" if hint else ""
                     problems.append(
-                        Problem(self.name, name, f"extends[{i}]", f"unknown configuration {base!r}{suffix}")
+                        Problem(
+                            self.name, name, f"extends[{i}]", f"unknown configuration {short(base)}{suffix}"
+                        )
                     )
                 elif base == name:
                     problems.append(Problem(self.name, name, f"extends[{i}]", "configuration extends itself"))
@@ -477,7 +504,7 @@ class ContainerMap:
         the root itself must be absolute (lazy roots are checked when resolved)."""
         root = self.host.root
         if isinstance(root, str) and not root.startswith("/"):
-            message = f"host root {root!r} must be an absolute path (host_root / host.root)"
+            message = f"host root {short(root)} must be an absolute path (host_root / host.root)"
             return [Problem(self.name, None, "host.root", message)]
         if root is not None:
             return []
@@ -507,9 +534,47 @@ class ContainerMap:
                         self.name,
                         name,
                         "image",
-                        f"no image set and the configuration name {name!r} is not a valid image name",
+                        f"no image set and the configuration name {short(name)} is not a valid image name",
                     )
                 )
+        return problems
+
+    def _hostname_problems(self, extended: ContainerMap) -> list[Problem]:
+        """Generated hostnames (``map-config-instance[-client]``) that Docker would reject at
+        start, found before anything is created."""
+        if self._settings.get("set_hostname") is False:
+            return []
+        problems = []
+        map_clients = self._settings.get("clients") or ()
+        for name, config in extended.containers.items():
+            if self.containers[name].abstract:
+                continue
+            mode = config.network_mode
+            if (
+                mode == "host"
+                or isinstance(mode, ContainerRef)
+                or (isinstance(mode, str) and (mode.startswith("container:") or mode.startswith("/")))
+            ):
+                continue
+            clients = [c for c in (config.clients or map_clients) if c != DEFAULT_CLIENT] or [None]
+            for i, instance in enumerate(config.instance_names()):
+                for client in clients:
+                    host = hostname(container_name(self.name, name, instance), client)
+                    if len(host) <= MAX_HOSTNAME:
+                        continue
+                    where = f"instances[{i}]" if instance is not None else ""
+                    on = f" on client {client!r}" if client else ""
+                    problems.append(
+                        Problem(
+                            self.name,
+                            name,
+                            where,
+                            f"the generated hostname {host[:40]!r}... is {len(host)} characters{on}, "
+                            f"Docker allows at most {MAX_HOSTNAME}: use shorter map, configuration "
+                            "or instance names (or set_hostname: false)",
+                        )
+                    )
+                    break
         return problems
 
     def _problems(self, check_integrity: bool = True) -> list[Problem]:
@@ -517,6 +582,7 @@ class ContainerMap:
         problems.extend(self._path_problems())
         extended = self.get_extended_map()
         problems.extend(self._image_problems(extended))
+        problems.extend(self._hostname_problems(extended))
         if check_integrity:
             problems.extend(self._integrity_problems(extended))
         return problems

@@ -17,7 +17,9 @@ import difflib
 import functools
 import inspect
 import ipaddress
+import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
@@ -98,7 +100,7 @@ class Ctx:
             elif isinstance(key, int) and not isinstance(key, bool):
                 self._path = f"{parent}[{key}]"
             else:
-                self._path = f"{parent}[{key!r}]"
+                self._path = f"{parent}[{short(key)}]"
         return self._path
 
     def key(self, key: Any) -> Ctx:
@@ -120,11 +122,36 @@ class _Index(int):
     """A list index (formatted ``[i]``), distinct from an int mapping key."""
 
 
+def _make_repr() -> reprlib.Repr:
+    # small limits: a wrong value can be huge (a YAML alias bomb has 10^9 leaves when walked),
+    # and a message only needs its beginning
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    r.maxstring = 50
+    r.maxother = 50
+    r.maxlong = 50
+    return r
+
+
+_REPR = _make_repr()
+_MAX_PLAIN_STRING = 200
+
+
+def short(value: Any) -> str:
+    """Bounded repr() of a user value for messages: strings up to 200 characters as repr(),
+    anything else cut by depth and length (never walks more than a few dozen items)."""
+    if isinstance(value, str) and len(value) <= _MAX_PLAIN_STRING:
+        return repr(value)
+    text = _REPR.repr(value)
+    return text if len(text) <= _MAX_PLAIN_STRING else text[: _MAX_PLAIN_STRING - 3] + "..."
+
+
 def describe(value: Any) -> str:
     """Short description of a wrong value for messages: ``int 3``, ``list [1, 2]``."""
     if value is None:
         return "null"
-    text = repr(value)
+    text = _REPR.repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{type(value).__name__} {text}"
@@ -135,7 +162,7 @@ def did_you_mean(key: Any, choices: Iterable[str]) -> str:
     if not isinstance(key, str):
         return ""
     match = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return f" (did you mean {short(match[0])}?)" if match else ""
 
 
 def is_plain_sequence(value: Any) -> bool:
@@ -167,6 +194,9 @@ def parse_number(value: Any, ctx: Ctx) -> Any:
     """A non-negative number (seconds)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         ctx.error(f"expected a non-negative number of seconds, got {describe(value)}")
+        return INVALID
+    if not math.isfinite(value):
+        ctx.error(f"expected a finite number of seconds, got {value}")
         return INVALID
     if value < 0:
         ctx.error(f"must not be negative, got {value}")
@@ -216,6 +246,10 @@ def parse_image(value: Any, ctx: Ctx) -> Any:
 
 
 def _check_name(value: Any, ctx: Ctx, what: str, dots: bool) -> bool:
+    if not isinstance(value, str):
+        # described here with a bounded repr (the value may be a huge nested structure)
+        ctx.error(f"{what} must be a string, got {describe(value)}")
+        return False
     problem = name_problem(value, what, dots=dots)
     if problem:
         ctx.error(problem)
@@ -230,7 +264,7 @@ def _check_ref(value: Any, ctx: Ctx, what: str = "container reference") -> bool:
         return False
     parts = value.split(".")
     if len(parts) > 2 or not all(PART_RE.match(p) for p in parts):
-        ctx.error(f"invalid {what} {value!r} (expected 'config' or 'config.instance')")
+        ctx.error(f"invalid {what} {short(value)} (expected 'config' or 'config.instance')")
         return False
     return True
 
@@ -258,7 +292,7 @@ def _string_list(
         sub = ctx if single else ctx.index(i)
         if item(entry, sub):
             if entry in result:
-                sub.error(f"duplicate entry {entry!r}")
+                sub.error(f"duplicate entry {short(entry)}")
             else:
                 result.append(entry)
     return tuple(result)
@@ -285,7 +319,9 @@ def parse_requires(value: Any, ctx: Ctx) -> Any:
     def check(v: Any, c: Ctx) -> bool:
         if isinstance(v, str) and v and all(PART_RE.match(p) for p in v.split(".")) and v.count(".") <= 2:
             return True
-        c.error(f"invalid reference {v!r} (expected 'config', 'config.instance' or 'map.config[.instance]')")
+        c.error(
+            f"invalid reference {short(v)} (expected 'config', 'config.instance' or 'map.config[.instance]')"
+        )
         return False
 
     return _string_list(value, ctx, check, "a reference")
@@ -300,7 +336,7 @@ def _container_path_ok(path: Any, ctx: Ctx, what: str = "container path", dot: b
     if path.startswith("/") or (dot and path.startswith("./")):
         return True
     need = "absolute (start with '/') or start with './'" if dot else "absolute (start with '/')"
-    ctx.error(f"{what} {path!r} must be {need}")
+    ctx.error(f"{what} {short(path)} must be {need}")
     return False
 
 
@@ -355,11 +391,11 @@ def _check_alias(alias: Any, ctx: Ctx, what: str = "volume alias") -> bool:
         return True
     if isinstance(alias, str) and alias.startswith("/"):
         ctx.error(
-            f"{alias!r} looks like a container path but has no host path "
+            f"{short(alias)} looks like a container path but has no host path "
             f"(a direct bind is (container path, host path); an alias is a name from volumes)"
         )
     else:
-        ctx.error(f"invalid {what} {alias!r}")
+        ctx.error(f"invalid {what} {short(alias)}")
     return False
 
 
@@ -445,7 +481,7 @@ def _attach_pair(alias: Any, second: Any, ctx: Ctx, flag: Any = False) -> list[A
         flag, second = second, None
     if readonly_flag(flag):
         ctx.error(
-            f"attached volume {alias!r} cannot be read-only (the owning container mounts it read-write)"
+            f"attached volume {short(alias)} cannot be read-only (the owning container mounts it read-write)"
         )
         return []
     if second is None:
@@ -481,7 +517,7 @@ def parse_attaches(value: Any, ctx: Ctx) -> Any:
 
 def _use_pair(name: Any, second: Any, ctx: Ctx, flag: Any = False) -> list[Any]:
     if not (isinstance(name, str) and NAME_RE.match(name)):
-        ctx.error(f"invalid volume alias or container reference {name!r}")
+        ctx.error(f"invalid volume alias or container reference {short(name)}")
         return []
     if _is_flag(second):
         return [SharedVolume(name, readonly_flag(second) or readonly_flag(flag))]
@@ -522,7 +558,7 @@ def _link(container: Any, alias: Any, ctx: Ctx) -> list[Any]:
     if not _check_ref(container, ctx):
         return []
     if alias is not None and not (isinstance(alias, str) and NAME_RE.match(alias)):
-        ctx.error(f"invalid link alias {alias!r}")
+        ctx.error(f"invalid link alias {short(alias)}")
         return []
     return [ContainerLink(container, alias)]
 
@@ -574,10 +610,12 @@ def parse_port(value: Any, ctx: Ctx) -> Any:
         if match:
             number, proto = int(match.group(1)), (match.group(2) or "tcp").lower()
             if not _valid_port_number(number):
-                ctx.error(f"port {value!r} is out of range (1-65535)")
+                ctx.error(f"port {short(value)} is out of range (1-65535)")
                 return INVALID
             if proto not in PROTOCOLS:
-                ctx.error(f"unknown protocol {match.group(2)!r} in port {value!r} (use tcp, udp or sctp)")
+                ctx.error(
+                    f"unknown protocol {short(match.group(2))} in port {short(value)} (use tcp, udp or sctp)"
+                )
                 return INVALID
             return number if proto == "tcp" else f"{number}/{proto}"
     ctx.error(f"invalid port {describe(value)} (expected a number 1-65535 or 'number/protocol')")
@@ -599,7 +637,7 @@ def _host_port(value: Any, ctx: Ctx) -> Any:
             high = int(match.group(2) or low)
             if _valid_port_number(low) and _valid_port_number(high) and low <= high:
                 return low if match.group(2) is None else value.strip()
-            ctx.error(f"host port {value!r} is out of range (1-65535)")
+            ctx.error(f"host port {short(value)} is out of range (1-65535)")
             return INVALID
     ctx.error(f"invalid host port {describe(value)} (expected a number 1-65535 or a range 'low-high')")
     return INVALID
@@ -684,7 +722,7 @@ def _endpoint(net: Any, spec: Mapping[str, Any], ctx: Ctx) -> list[Any]:
     ok = _check_name(net, ctx, "network name", True)
     for key in spec:
         if key not in _ENDPOINT_KEYS:
-            ctx.key(key).error(f"unknown endpoint key {key!r}{did_you_mean(key, _ENDPOINT_KEYS)}")
+            ctx.key(key).error(f"unknown endpoint key {short(key)}{did_you_mean(key, _ENDPOINT_KEYS)}")
             ok = False
     aliases = []
     for i, alias in enumerate(_listed(spec.get("aliases"))):
@@ -755,22 +793,21 @@ def parse_networks(value: Any, ctx: Ctx) -> Any:
     return _element_list(value, ctx, _network_item, "a network, a dict of networks or a list of networks")
 
 
-def _exec(cmd: Any, user: Any, policy: Any, ctx: Ctx) -> list[Any]:
+def _exec(cmd: Any, user: Any, policy: Any, ctx: Ctx, user_key: bool = False) -> list[Any]:
     ok = True
     if is_plain_sequence(cmd) and cmd and all(isinstance(c, (str, Lazy)) for c in cmd):
         cmd = tuple(cmd)
     elif not (isinstance(cmd, Lazy) or (isinstance(cmd, str) and cmd.strip())):
         ctx.error(f"expected a command string or argument list, got {describe(cmd)}")
         ok = False
-    if isinstance(user, int) and not isinstance(user, bool):
-        user = str(user)
-    if user is not None and not isinstance(user, (str, Lazy)):
-        ctx.error(f"expected a user name, got {describe(user)}")
-        ok = False
+    if user is not None:
+        # the same forms as the config's user: name, uid, 'user:group', (user, group)
+        user = parse_user(user, ctx.key("user") if user_key else ctx)
+        ok = ok and user is not INVALID
     if policy is None:
         policy = "restart"
     if policy not in ("restart", "initial"):
-        ctx.error(f"unknown exec policy {policy!r} (use 'restart' or 'initial')")
+        ctx.error(f"unknown exec policy {short(policy)} (use 'restart' or 'initial')")
         ok = False
     return [ExecCommand(cmd, user, policy)] if ok else []
 
@@ -786,12 +823,12 @@ def _exec_item(value: Any, ctx: Ctx) -> list[Any]:
     if isinstance(value, Mapping):
         unknown = [k for k in value if k not in _EXEC_KEYS]
         for key in unknown:
-            ctx.key(key).error(f"unknown key {key!r}{did_you_mean(key, _EXEC_KEYS)}")
+            ctx.key(key).error(f"unknown key {short(key)}{did_you_mean(key, _EXEC_KEYS)}")
         if "cmd" not in value:
             ctx.error("exec command has no 'cmd'")
         if unknown or "cmd" not in value:
             return []
-        return _exec(value["cmd"], value.get("user"), value.get("policy"), ctx)
+        return _exec(value["cmd"], value.get("user"), value.get("policy"), ctx, user_key=True)
     if is_plain_sequence(value) and 1 <= len(value) <= 3:
         return _exec(*(list(value) + [None, None])[:3], ctx)
     ctx.error(f"expected a command, (command, user[, policy]) or a dict, got {describe(value)}")
@@ -844,7 +881,7 @@ def _duration(value: Any, ctx: Ctx, what: str) -> Any:
         return INVALID
     if 0 < ns < _MIN_DURATION:
         ctx.error(
-            f"{what} {value!r} is {ns} ns, below Docker's minimum of 1ms "
+            f"{what} {short(value)} is {ns} ns, below Docker's minimum of 1ms "
             "(integers are nanoseconds; write '30s' for 30 seconds)"
         )
         return INVALID
@@ -865,7 +902,7 @@ def _health_test(test: Any, ctx: Ctx) -> Any:
             return None
         if test[0] in _TEST_KINDS:
             if len(test) < 2:
-                ctx.error(f"healthcheck test {list(test)!r} has no command")
+                ctx.error(f"healthcheck test {short(list(test))} has no command")
                 return INVALID
             return tuple(test)
         return ("CMD", *test)
@@ -924,7 +961,7 @@ def parse_healthcheck(value: Any, ctx: Ctx) -> Any:
         fields = HealthCheck._fields
         unknown = [k for k in value if k not in fields]
         for key in unknown:
-            ctx.key(key).error(f"unknown healthcheck key {key!r}{did_you_mean(key, fields)}")
+            ctx.key(key).error(f"unknown healthcheck key {short(key)}{did_you_mean(key, fields)}")
         if unknown:
             return INVALID
         return _health(*(value.get(f) for f in fields), ctx)
@@ -972,7 +1009,7 @@ def parse_user(value: Any, ctx: Ctx) -> Any:
     if isinstance(value, str) and ":" in value:
         parts = value.split(":")
         if len(parts) != 2:
-            ctx.error(f"invalid user {value!r} (expected 'user' or 'user:group')")
+            ctx.error(f"invalid user {short(value)} (expected 'user' or 'user:group')")
             return INVALID
         value = tuple(parts)
     if is_plain_sequence(value):
@@ -1001,7 +1038,7 @@ def permissions_problem(value: str) -> str | None:
     clauses = value.split(",")
     if value and all(_SYMBOLIC_MODE_RE.match(c) for c in clauses):
         return None
-    return f"invalid permissions {value!r} (expected an octal mode such as '0750' or a symbolic mode such as 'u=rwX,g=rX,o=')"
+    return f"invalid permissions {short(value)} (expected an octal mode such as '0750' or a symbolic mode such as 'u=rwX,g=rX,o=')"
 
 
 def parse_permissions(value: Any, ctx: Ctx) -> Any:
@@ -1053,7 +1090,7 @@ def parse_signal(value: Any, ctx: Ctx) -> Any:
                 return f"SIG{name}"
         elif name in SIGNALS:
             return f"SIG{name}"
-        ctx.error(f"unknown signal {value!r}{did_you_mean(f'SIG{name}', [f'SIG{k}' for k in SIGNALS])}")
+        ctx.error(f"unknown signal {short(value)}{did_you_mean(f'SIG{name}', [f'SIG{k}' for k in SIGNALS])}")
         return INVALID
     ctx.error(f"expected a signal name or number, got {describe(value)}")
     return INVALID
@@ -1087,7 +1124,7 @@ def parse_network_mode(value: Any, ctx: Ctx) -> Any:
         rest = value.split(":", 1)[1] if value.startswith("container:") else value[1:]
         if rest and NAME_RE.match(rest):
             return value
-        ctx.error(f"invalid container name in network mode {value!r}")
+        ctx.error(f"invalid container name in network mode {short(value)}")
         return INVALID
     if _check_ref(value, ctx, "network mode"):
         config, _, instance = value.partition(".")
@@ -1119,20 +1156,273 @@ def docker_option_keys() -> tuple[frozenset[str], frozenset[str]]:
     return create | legacy, host
 
 
-def _check_environment(env: Any, ctx: Ctx) -> None:
+def _env_name_problem(name: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        return f"environment variable names must be strings, got {describe(name)}"
+    if "=" in name or "\n" in name or "\0" in name:
+        return f"invalid environment variable name {short(name)} (no '=', newline or NUL allowed)"
+    return None
+
+
+def _check_environment(env: Any, ctx: Ctx) -> Any:
     if env is None or isinstance(env, Lazy):
-        return
+        return env
     if isinstance(env, Mapping):
         for key in env:
-            if not isinstance(key, str) or not key:
-                ctx.key(key).error(f"environment variable names must be strings, got {describe(key)}")
-        return
+            problem = _env_name_problem(key)
+            if problem:
+                ctx.key(key).error(problem)
+        return env
     if is_plain_sequence(env):
         for i, item in enumerate(env):
-            if not isinstance(item, (str, Lazy)) or (isinstance(item, str) and not item):
+            if isinstance(item, Lazy):
+                continue
+            if not isinstance(item, str) or "=" not in item:
                 ctx.index(i).error(f"expected 'NAME=value', got {describe(item)}")
-        return
+                continue
+            problem = _env_name_problem(item.partition("=")[0])
+            if problem:
+                ctx.index(i).error(problem)
+        return env
     ctx.error(f"expected a dict or a list of 'NAME=value', got {describe(env)}")
+    return env
+
+
+# ------------------------------------------------------------------------------------------
+# typed checks of create_options / host_config values (docker SDK keyword arguments)
+
+_BYTES_RE = re.compile(r"^\s*(?:\d+|\d+(?:\.\d+)?\s*[bkmg]b?)\s*$", re.IGNORECASE)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _byte_size(value: Any, ctx: Ctx, unlimited: bool = False) -> Any:
+    """An integer byte count or a size string as the docker SDK parses it (``512m``, ``1.5g``);
+    ``-1`` (unlimited) where Docker allows it."""
+    if _is_int(value) and (value >= 0 or (unlimited and value == -1)):
+        return value
+    if isinstance(value, str) and _BYTES_RE.match(value):
+        return value
+    ctx.error(f"expected a byte size like 512m or an integer, got {short(value)}")
+    return INVALID
+
+
+def _int_check(low: int | None = None, high: int | None = None) -> Callable[[Any, Ctx], Any]:
+    def check(value: Any, ctx: Ctx) -> Any:
+        if not _is_int(value):
+            ctx.error(f"expected an integer, got {short(value)}")
+            return INVALID
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"{low if low is not None else ''}..{high if high is not None else ''}"
+            ctx.error(f"{value} is out of range ({bounds})")
+            return INVALID
+        return value
+
+    return check
+
+
+def _seconds(value: Any, ctx: Ctx) -> Any:
+    """A finite non-negative integer number of seconds (create_options.stop_timeout)."""
+    if not _is_int(value) or value < 0:
+        ctx.error(f"expected a non-negative integer number of seconds, got {short(value)}")
+        return INVALID
+    return value
+
+
+_RESTART_NAMES = ("no", "always", "unless-stopped", "on-failure")
+_RESTART_RE = re.compile(r"^(no|always|unless-stopped|on-failure)(?::(\d+))?$")
+_RESTART_HELP = (
+    "expected 'no', 'always', 'unless-stopped', 'on-failure[:N]' or "
+    "{{Name: ..., MaximumRetryCount: N}}, got {}"
+)
+
+
+def _restart_policy(value: Any, ctx: Ctx) -> Any:
+    """``{Name, MaximumRetryCount}`` (what the docker SDK takes), or the shorthand string
+    ``always`` / ``unless-stopped`` / ``no`` / ``on-failure[:N]`` normalised to that dict."""
+    if isinstance(value, str):
+        match = _RESTART_RE.match(value.strip())
+        if match and (match.group(2) is None or match.group(1) == "on-failure"):
+            return {"Name": match.group(1), "MaximumRetryCount": int(match.group(2) or 0)}
+    elif isinstance(value, Mapping):
+        ok = True
+        for key in value:
+            if key not in ("Name", "MaximumRetryCount"):
+                hint = did_you_mean(key, ("Name", "MaximumRetryCount"))
+                ctx.key(key).error(f"unknown restart policy key {short(key)}{hint}")
+                ok = False
+        name = value.get("Name")
+        if not isinstance(name, Lazy) and name not in _RESTART_NAMES and name != "":
+            ctx.key("Name").error(f"expected one of {', '.join(_RESTART_NAMES)}, got {short(name)}")
+            ok = False
+        count = value.get("MaximumRetryCount", 0)
+        if not isinstance(count, Lazy) and not (_is_int(count) and count >= 0):
+            ctx.key("MaximumRetryCount").error(f"expected a non-negative integer, got {short(count)}")
+            ok = False
+        return dict(value) if ok else INVALID
+    ctx.error(_RESTART_HELP.format(short(value)))
+    return INVALID
+
+
+def _ulimits(value: Any, ctx: Ctx) -> Any:
+    """A list of ``{name, soft, hard}`` dicts (``Name``/``Soft``/``Hard`` too, or
+    ``docker.types.Ulimit``)."""
+    if not is_plain_sequence(value):
+        ctx.error(f"expected a list of {{name, soft, hard}} dicts, got {short(value)}")
+        return INVALID
+    ok = True
+    for i, item in enumerate(value):
+        sub = ctx.index(i)
+        if isinstance(item, Lazy):
+            continue
+        if not isinstance(item, Mapping):
+            sub.error(f"expected a {{name, soft, hard}} dict, got {short(item)}")
+            ok = False
+            continue
+        for key in item:
+            if not isinstance(key, str) or key.lower() not in ("name", "soft", "hard"):
+                sub.key(key).error(f"unknown ulimit key {short(key)} (use name, soft, hard)")
+                ok = False
+        name = item.get("name", item.get("Name"))
+        if not (isinstance(name, str) and name):
+            sub.error(f"ulimit needs a name, got {short(name)}")
+            ok = False
+        for key in ("soft", "hard"):
+            limit = item.get(key, item.get(key.capitalize()))
+            if limit is not None and not isinstance(limit, Lazy) and not _is_int(limit):
+                sub.key(key if key in item else key.capitalize()).error(
+                    f"expected an integer, got {short(limit)}"
+                )
+                ok = False
+    return value if ok else INVALID
+
+
+def _labels(value: Any, ctx: Ctx) -> Any:
+    """A dict of label name to value, or a list of label names."""
+    if isinstance(value, Mapping):
+        ok = True
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                ctx.key(key).error(f"label names must be strings, got {describe(key)}")
+                ok = False
+            elif not (item is None or isinstance(item, (str, int, float, Lazy))):
+                ctx.key(key).error(f"expected a label value string, got {short(item)}")
+                ok = False
+        return value if ok else INVALID
+    if is_plain_sequence(value):
+        bad = [i for i, item in enumerate(value) if not (isinstance(item, str) and item)]
+        for i in bad:
+            ctx.index(i).error(f"expected a label name, got {short(value[i])}")
+        return INVALID if bad else value
+    ctx.error(f"expected a dict of labels or a list of label names, got {short(value)}")
+    return INVALID
+
+
+def _command(value: Any, ctx: Ctx) -> Any:
+    """A command line string (split like a shell would, without running one) or a list of
+    arguments."""
+    if isinstance(value, str):
+        return value
+    if is_plain_sequence(value):
+        ok = True
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (str, int, float, Lazy)):
+                ctx.index(i).error(f"expected an argument string, got {short(item)}")
+                ok = False
+        return value if ok else INVALID
+    ctx.error(f"expected a command string or a list of arguments, got {short(value)}")
+    return INVALID
+
+
+def _binds_option(value: Any, ctx: Ctx) -> Any:
+    """Raw ``host_config.binds``: a list of ``host:container[:mode]`` strings or the SDK's dict
+    of host path to ``{bind, mode}``."""
+    if isinstance(value, Mapping):
+        return value
+    if is_plain_sequence(value):
+        bad = [i for i, item in enumerate(value) if not (isinstance(item, (str, Lazy)) and item)]
+        for i in bad:
+            ctx.index(i).error(f"expected 'host path:container path[:mode]', got {short(value[i])}")
+        return INVALID if bad else value
+    ctx.error(f"expected a list of 'host path:container path[:mode]' or a dict, got {short(value)}")
+    return INVALID
+
+
+def _string_option(value: Any, ctx: Ctx) -> Any:
+    if isinstance(value, str):
+        return value
+    ctx.error(f"expected a string, got {short(value)}")
+    return INVALID
+
+
+def _string_list_option(value: Any, ctx: Ctx) -> Any:
+    if isinstance(value, str):
+        return value
+    if is_plain_sequence(value):
+        bad = [i for i, item in enumerate(value) if not isinstance(item, (str, Lazy))]
+        for i in bad:
+            ctx.index(i).error(f"expected a string, got {short(value[i])}")
+        return INVALID if bad else value
+    ctx.error(f"expected a string or a list of strings, got {short(value)}")
+    return INVALID
+
+
+def _bool_option(value: Any, ctx: Ctx) -> Any:
+    if isinstance(value, bool):
+        return value
+    ctx.error(f"expected true or false, got {short(value)}")
+    return INVALID
+
+
+def _environment_option(value: Any, ctx: Ctx) -> Any:
+    before = len(ctx.problems)
+    _check_environment(value, ctx)
+    return value if len(ctx.problems) == before else INVALID
+
+
+#: typed checks of the common create_options / host_config keys (the same names in both: old
+#: maps put host-config keys into create_options). A check returns the value (normalised) or
+#: INVALID after recording the problem; lazy values and None are not checked (resolved later).
+OPTION_CHECKS: dict[str, Callable[[Any, Ctx], Any]] = {
+    "mem_limit": _byte_size,
+    "mem_reservation": _byte_size,
+    "kernel_memory": _byte_size,
+    "shm_size": _byte_size,
+    "memswap_limit": functools.partial(_byte_size, unlimited=True),
+    "cpu_shares": _int_check(0),
+    "cpu_period": _int_check(0),
+    "cpu_quota": _int_check(-1),
+    "cpu_rt_period": _int_check(0),
+    "cpu_rt_runtime": _int_check(-1),
+    "nano_cpus": _int_check(0),
+    "blkio_weight": _int_check(0, 1000),
+    "mem_swappiness": _int_check(-1, 100),
+    "oom_score_adj": _int_check(-1000, 1000),
+    "pids_limit": _int_check(-1),
+    "stop_timeout": _seconds,
+    "restart_policy": _restart_policy,
+    "ulimits": _ulimits,
+    "environment": _environment_option,
+    "labels": _labels,
+    "command": _command,
+    "entrypoint": _command,
+    "binds": _binds_option,
+    "hostname": _string_option,
+    "domainname": _string_option,
+    "working_dir": _string_option,
+    "dns": _string_list_option,
+    "dns_search": _string_list_option,
+    "cap_add": _string_list_option,
+    "cap_drop": _string_list_option,
+    "init": _bool_option,
+    "privileged": _bool_option,
+    "read_only": _bool_option,
+    "tty": _bool_option,
+    "stdin_open": _bool_option,
+    "auto_remove": _bool_option,
+}
 
 
 def _options(value: Any, ctx: Ctx, allowed: frozenset[str], extra: frozenset[str] = frozenset()) -> Any:
@@ -1147,10 +1437,16 @@ def _options(value: Any, ctx: Ctx, allowed: frozenset[str], extra: frozenset[str
     check = bool(allowed)
     for key, item in value.items():
         if not isinstance(key, str) or (check and key not in allowed and key not in extra):
-            ctx.key(key).error(f"unknown option {key!r}{did_you_mean(key, allowed | extra)}")
+            ctx.key(key).error(f"unknown option {short(key)}{did_you_mean(key, allowed | extra)}")
             continue
-        if key == "environment":
-            _check_environment(item, ctx.key(key))
+        typed = OPTION_CHECKS.get(key)
+        if key == "host_config" and isinstance(item, Mapping):
+            # a nested host_config in create_options (docker-map): typed checks of its values
+            item = _options(item, ctx.key(key), frozenset())
+        elif typed is not None and item is not None and not isinstance(item, Lazy):
+            item = typed(item, ctx.key(key))
+            if item is INVALID:
+                continue
         result[key] = item
     return result
 
@@ -1376,7 +1672,7 @@ class ConfigurationObject:
         if self.EXTRA_KEYS and not suggestion and isinstance(key, str):
             self._extra[key] = raw
             return
-        ctx.key(key).error(f"unknown key {key!r}{suggestion}")
+        ctx.key(key).error(f"unknown key {short(key)}{suggestion}")
 
     # -- access ------------------------------------------------------------------------------
 
@@ -1393,7 +1689,7 @@ class ConfigurationObject:
         try:
             return self._extra[name]
         except KeyError:
-            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}") from None
+            raise AttributeError(f"{type(self).__name__} has no attribute {short(name)}") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):  # internal state (also restored this way by copy/pickle)

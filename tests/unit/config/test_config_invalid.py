@@ -537,6 +537,199 @@ CASES = [
         ["webapp.c.extends[0]: extends cycle: a -> b -> c -> a"],
         id="extends_cycle",
     ),
+    # --- typed create_options / host_config values (H16)
+    pytest.param(
+        {"db": {"host_config": {"mem_limit": "lots"}}},
+        ["webapp.db.host_config.mem_limit: expected a byte size like 512m or an integer, got 'lots'"],
+        id="mem_limit_words",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"memswap_limit": "-2g"}}},
+        ["webapp.db.create_options.memswap_limit: expected a byte size like 512m or an integer, got '-2g'"],
+        id="memswap_limit_negative_string",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"mem_limit": -5}}},
+        ["webapp.db.host_config.mem_limit: expected a byte size like 512m or an integer, got -5"],
+        id="mem_limit_negative",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"cpu_shares": "many"}}},
+        ["webapp.db.host_config.cpu_shares: expected an integer, got 'many'"],
+        id="cpu_shares_str",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"blkio_weight": 5000}}},
+        ["webapp.db.host_config.blkio_weight: 5000 is out of range (0..1000)"],
+        id="blkio_weight_range",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"restart_policy": "sometimes"}}},
+        [
+            "webapp.db.host_config.restart_policy: expected 'no', 'always', 'unless-stopped', "
+            "'on-failure[:N]' or {Name: ..., MaximumRetryCount: N}, got 'sometimes'"
+        ],
+        id="restart_policy_unknown_str",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"restart_policy": "always:3"}}},
+        [
+            "webapp.db.host_config.restart_policy: expected 'no', 'always', 'unless-stopped', "
+            "'on-failure[:N]' or {Name: ..., MaximumRetryCount: N}, got 'always:3'"
+        ],
+        id="restart_policy_count_on_always",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"restart_policy": {"Name": "maybe", "MaximumRetryCount": "x", "Nmae": 1}}}},
+        [
+            "webapp.db.host_config.restart_policy.Nmae: unknown restart policy key 'Nmae' (did you mean 'Name'?)",
+            "webapp.db.host_config.restart_policy.Name: expected one of no, always, unless-stopped, on-failure, got 'maybe'",
+            "webapp.db.host_config.restart_policy.MaximumRetryCount: expected a non-negative integer, got 'x'",
+        ],
+        id="restart_policy_bad_dict",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"ulimits": {"nofile": 5}}}},
+        ["webapp.db.host_config.ulimits: expected a list of {name, soft, hard} dicts, got {'nofile': 5}"],
+        id="ulimits_dict",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"ulimits": [{"Name": "nofile", "Soft": "x"}, 5, {"soft": 1, "size": 2}]}}},
+        [
+            "webapp.db.host_config.ulimits[0].Soft: expected an integer, got 'x'",
+            "webapp.db.host_config.ulimits[1]: expected a {name, soft, hard} dict, got 5",
+            "webapp.db.host_config.ulimits[2].size: unknown ulimit key 'size' (use name, soft, hard)",
+            "webapp.db.host_config.ulimits[2]: ulimit needs a name, got None",
+        ],
+        id="ulimits_items",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"environment": {"A=B": "x", "C\nD": "y", "OK": "z\nnewline value"}}}},
+        [
+            "webapp.db.create_options.environment['A=B']: invalid environment variable name 'A=B' (no '=', newline or NUL allowed)",
+            "webapp.db.create_options.environment['C\\nD']: invalid environment variable name 'C\\nD' (no '=', newline or NUL allowed)",
+        ],
+        id="environment_bad_names",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"environment": ["A=1", "PLAIN", "=x", "B\nC=1"]}}},
+        [
+            "webapp.db.create_options.environment[1]: expected 'NAME=value', got str 'PLAIN'",
+            "webapp.db.create_options.environment[2]: environment variable names must be strings, got str ''",
+            "webapp.db.create_options.environment[3]: invalid environment variable name 'B\\nC' (no '=', newline or NUL allowed)",
+        ],
+        id="environment_list_entries",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"labels": 5}}},
+        ["webapp.db.create_options.labels: expected a dict of labels or a list of label names, got 5"],
+        id="labels_int",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"labels": {"a": {"nested": 1}}}}},
+        ["webapp.db.create_options.labels.a: expected a label value string, got {'nested': 1}"],
+        id="labels_nested_value",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"command": 5}}},
+        ["webapp.db.create_options.command: expected a command string or a list of arguments, got 5"],
+        id="command_int",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"entrypoint": ["sh", {"x": 1}]}}},
+        ["webapp.db.create_options.entrypoint[1]: expected an argument string, got {'x': 1}"],
+        id="entrypoint_bad_item",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"entrypoint": True}}},
+        ["webapp.db.create_options.entrypoint: expected a command string or a list of arguments, got True"],
+        id="entrypoint_bool",
+    ),
+    pytest.param(
+        {"db": {"exec_commands": [{"cmd": "x", "user": "a b"}, ["y", "root; id"]]}},
+        [
+            "webapp.db.exec_commands[0].user: invalid user str 'a b'",
+            "webapp.db.exec_commands[1]: invalid user str 'root; id'",
+        ],
+        id="exec_user_spaces",
+    ),
+    pytest.param(
+        {
+            "db": {"stop_timeout": float("nan")},
+            "web": {"stop_timeout": float("inf")},
+            "app": {"stop_timeout": -1},
+        },
+        [
+            "webapp.db.stop_timeout: expected a finite number of seconds, got nan",
+            "webapp.web.stop_timeout: expected a finite number of seconds, got inf",
+            "webapp.app.stop_timeout: must not be negative, got -1",
+        ],
+        id="stop_timeout_nan_inf_negative",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"stop_timeout": 1.5}}},
+        ["webapp.db.create_options.stop_timeout: expected a non-negative integer number of seconds, got 1.5"],
+        id="create_stop_timeout_float",
+    ),
+    pytest.param(
+        {"default_domain": "a b", "db": {}},
+        [
+            "webapp.default_domain: invalid domain name 'a b' (dot-separated labels of letters, digits and '-', each at most 63 characters)"
+        ],
+        id="default_domain_space",
+    ),
+    pytest.param(
+        {"default_domain": "-x.example.com", "db": {}},
+        [
+            "webapp.default_domain: invalid domain name '-x.example.com' (dot-separated labels of letters, digits and '-', each at most 63 characters)"
+        ],
+        id="default_domain_bad_label",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"binds": 5}}},
+        [
+            "webapp.db.host_config.binds: expected a list of 'host path:container path[:mode]' or a dict, got 5"
+        ],
+        id="host_config_binds_int",
+    ),
+    pytest.param(
+        {"db": {"create_options": {"host_config": {"mem_limit": "lots", "anything": 1}}}},
+        [
+            "webapp.db.create_options.host_config.mem_limit: expected a byte size like 512m or an integer, got 'lots'"
+        ],
+        id="nested_host_config_in_create_options",
+    ),
+    pytest.param(
+        {"db": {"host_config": {"init": "yes", "dns": 5}}},
+        [
+            "webapp.db.host_config.init: expected true or false, got 'yes'",
+            "webapp.db.host_config.dns: expected a string or a list of strings, got 5",
+        ],
+        id="host_config_bool_and_list",
+    ),
+    pytest.param(
+        {"c" * 40: {"image": "x", "instances": ["ok", "i" * 20]}},
+        [
+            f"webapp.{'c' * 40}.instances[1]: the generated hostname 'webapp-{'c' * 33}'... "
+            "is 68 characters, Docker allows at most 63: use shorter map, configuration or instance names "
+            "(or set_hostname: false)"
+        ],
+        id="hostname_too_long",
+    ),
+    pytest.param(
+        {"d" * 60: {"image": "x"}},
+        [
+            f"webapp.{'d' * 60}: the generated hostname 'webapp-{'d' * 33}'... "
+            "is 67 characters, Docker allows at most 63: use shorter map, configuration or instance names "
+            "(or set_hostname: false)"
+        ],
+        id="hostname_too_long_single",
+    ),
+    pytest.param(
+        {"db": {"binds": [[["x"] * 1000, "ro"]]}},
+        ["webapp.db.binds[0]: invalid volume alias ['x', 'x', 'x', 'x', 'x', 'x', ...]"],
+        id="huge_value_is_cut_in_message",
+    ),
 ]
 
 
@@ -577,3 +770,85 @@ def test_relative_lazy_host_root_fails_when_resolved():
     m = ContainerMap("webapp", {"host_root": Lazy(lambda: "srv"), "host": {"logs": "logs"}})
     with pytest.raises(ConfigurationError, match=r"host root 'srv' must be an absolute path"):
         m.host.get_path("logs")
+
+
+VALID_OPTIONS = [
+    {"host_config": {"mem_limit": "512m", "memswap_limit": -1, "cpu_shares": 512}},
+    {"host_config": {"mem_limit": "1g", "memswap_limit": "1.5g", "shm_size": 67108864}},
+    {"host_config": {"mem_limit": 536870912, "mem_reservation": "256mb"}},
+    {"host_config": {"restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3}}},
+    {
+        "host_config": {
+            "ulimits": [{"name": "nofile", "soft": 1024, "hard": 2048}, {"Name": "core", "Soft": 0}]
+        }
+    },
+    {"host_config": {"binds": ["/srv:/srv:ro"], "init": True, "dns": "10.0.0.1", "cap_add": ["NET_ADMIN"]}},
+    {"create_options": {"labels": {"a": "1", "b": 2}, "command": ["sleep", 100], "entrypoint": "sh -c"}},
+    {"create_options": {"labels": ["a", "b"], "environment": {"NASTY": "a;b\nsecond"}, "stop_timeout": 3}},
+    {"create_options": {"environment": ["A=1", "B=x=y", "C="], "mem_limit": "64m", "user": 1000}},
+    {"exec_commands": [{"cmd": "x", "user": "app:app"}, ["y", 1000], ("z", "root", "initial")]},
+    {"stop_timeout": 2.5, "host_config": {"restart_policy": None}},
+]
+
+
+@pytest.mark.parametrize("settings", VALID_OPTIONS)
+def test_valid_option_forms_pass(settings):
+    _, problems = ContainerMap.load("webapp", {"db": {"image": "x", **settings}}, check_integrity=False)
+    assert [str(p) for p in problems] == []
+
+
+@pytest.mark.parametrize(
+    ("short_form", "expected"),
+    [
+        ("always", {"Name": "always", "MaximumRetryCount": 0}),
+        ("unless-stopped", {"Name": "unless-stopped", "MaximumRetryCount": 0}),
+        ("no", {"Name": "no", "MaximumRetryCount": 0}),
+        ("on-failure", {"Name": "on-failure", "MaximumRetryCount": 0}),
+        ("on-failure:5", {"Name": "on-failure", "MaximumRetryCount": 5}),
+    ],
+)
+def test_restart_policy_shorthand_is_normalised(short_form, expected):
+    m = ContainerMap("webapp", {"db": {"image": "x", "host_config": {"restart_policy": short_form}}})
+    assert m.containers["db"].host_config["restart_policy"] == expected
+
+
+def test_lazy_option_values_are_not_checked():
+    from containermap.config.lazy import Lazy
+
+    lazy = Lazy(lambda: "lots")
+    m = ContainerMap("webapp", {"db": {"image": "x", "host_config": {"mem_limit": lazy, "cpu_shares": lazy}}})
+    assert m.containers["db"].host_config["mem_limit"] is lazy
+
+
+def test_set_hostname_false_allows_long_names():
+    data = {"set_hostname": False, "d" * 60: {"image": "x"}}
+    _, problems = ContainerMap.load("webapp", data, check_integrity=False)
+    assert problems == []
+
+
+def test_hostname_includes_the_client_name():
+    """webapp-<30 d>-<client> is 63 characters with a 25-character client name, 65 with 27."""
+    ok = {"clients": ["a" * 25], "d" * 30: {"image": "x"}}
+    assert ContainerMap.load("webapp", ok, check_integrity=False)[1] == []
+    long = {"clients": ["a" * 27], "d" * 30: {"image": "x"}}
+    _, problems = ContainerMap.load("webapp", long, check_integrity=False)
+    assert [str(p) for p in problems] == [
+        f"webapp.{'d' * 30}: the generated hostname 'webapp-{'d' * 30}-aa'... is 65 characters on client "
+        f"'{'a' * 27}', Docker allows at most 63: use shorter map, configuration or instance names "
+        "(or set_hostname: false)"
+    ]
+
+
+def test_describe_is_bounded_for_huge_values():
+    """A value with 10^9 leaves through shared references is described instantly."""
+    import time
+
+    from containermap.config.normalize import describe, short
+
+    value: list = ["x"] * 10
+    for _ in range(9):
+        value = [value] * 10
+    start = time.monotonic()
+    texts = [describe(value), short(value), short("y" * 10_000)]
+    assert time.monotonic() - start < 0.5
+    assert [len(t) <= 200 for t in texts] == [True, True, True], texts
