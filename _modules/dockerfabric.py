@@ -59,11 +59,11 @@ def __virtual__():
 
 def _translate(exc):
     """Engine exception -> Salt exception with the engine's message."""
-    from containermap.exceptions import ConfigurationError, EngineError
+    from containermap.exceptions import ConfigurationError, ContainerMapError
 
     if isinstance(exc, ConfigurationError):
         return SaltInvocationError(str(exc))
-    if isinstance(exc, EngineError):
+    if isinstance(exc, ContainerMapError):  # engine errors, the apply lock's timeout
         return CommandExecutionError(str(exc))
     if isinstance(exc, (SaltInvocationError, CommandExecutionError)):
         return exc
@@ -133,7 +133,9 @@ def _map_client():
         config = state["config"]
         try:
             labels = {str(k): str(v) for k, v in (config.settings.get("labels") or {}).items()}
-            state["client"] = MapClient(config.maps, clients=config.clients, extra_labels=labels)
+            state["client"] = MapClient(
+                config.maps, clients=config.clients, extra_labels=labels, only_clients=config.share_clients
+            )
         except Exception as exc:  # noqa: BLE001
             raise _translate(exc) from exc
     return state
@@ -173,21 +175,14 @@ def _plan(action, container, instances, map_name, options):
 
 def _plan_return(plan):
     steps = plan.as_list()
-    actionable = [s for s in steps if s.get("kind") != "warning"]
-    warnings = [s["reason"] for s in steps if s.get("kind") == "warning"] + list(
-        getattr(plan, "warnings", [])
-    )
-    if actionable:
-        comment = f"{len(actionable)} operations would be applied: " + "; ".join(
-            f"{s['kind']} {s['target']} ({s['reason']})" for s in actionable
-        )
-        result = None
-    else:
-        comment = "There are no changes to apply."
-        result = True
-    ret = {"result": result, "comment": comment, "changes": _plan_changes(steps), "plan": steps}
-    if warnings:
-        ret["warnings"] = warnings
+    ret = {
+        "result": None if plan.actionable else True,
+        "comment": plan.comment,
+        "changes": _plan_changes(steps),
+        "plan": steps,
+    }
+    if plan.warnings:
+        ret["warnings"] = list(plan.warnings)
     return ret
 
 
@@ -217,11 +212,20 @@ def _apply(state, plan):
 
 
 def _run(action, container, instances=None, map_name=None, **kwargs):
-    test = _is_test(kwargs)
-    state, plan = _plan(action, container, instances, map_name, _options(kwargs))
-    if test or not plan:
-        return _plan_return(plan)
-    return _apply(state, plan)
+    if _is_test(kwargs):
+        return _plan_return(_plan(action, container, instances, map_name, _options(kwargs))[1])
+    from containermap.lock import LockTimeout, apply_lock
+
+    # plan and apply under the host's apply lock (re-entrant: MapClient.apply takes it again),
+    # so a concurrent run cannot change the engine between this plan and its apply
+    try:
+        with apply_lock():
+            state, plan = _plan(action, container, instances, map_name, _options(kwargs))
+            if not plan:
+                return _plan_return(plan)
+            return _apply(state, plan)
+    except LockTimeout as exc:
+        raise _translate(exc) from exc
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1023,7 +1027,7 @@ def remove_image(image, force=False, client=None, **kwargs):
 
         salt '*' dockerfabric.remove_image local/app:0.9
     """
-    from containermap.errors import engine_call
+    from containermap import images
 
     state, api = _engine_api(client)
     old = _image_id(api, image)
@@ -1035,11 +1039,7 @@ def remove_image(image, force=False, client=None, **kwargs):
             "comment": f"Image {image} would be removed.",
             "changes": {f"image:{image}": {"old": old, "new": "absent"}},
         }
-    try:
-        with engine_call(f"image:{image}", action="remove image", api=api):
-            api.remove_image(image, force=bool(force))
-    except Exception as exc:  # noqa: BLE001
-        raise _translate(exc) from exc
+    _engine(images.remove_image, api, image, force=bool(force))
     return {
         "result": True,
         "comment": f"Removed image {image}.",
@@ -1242,9 +1242,7 @@ def save_image(image, filename=None, compress=True, client=None, **kwargs):
         image_id = _image_id(api, image)
         saved = _engine(images.save_image, api, image, filename, compress=bool(compress))
     ret = {"image": image, "id": image_id, "path": os.path.abspath(filename), "filename": saved["filename"]}
-    ret.update(size=saved["size"], sha256=saved.get("sha256"))
-    if not ret["sha256"]:
-        ret.update(_file_info(filename))
+    ret.update(size=saved["size"], sha256=saved["sha256"])  # sha256 computed while writing
     return ret
 
 
@@ -1582,3 +1580,54 @@ def get_ipv6(interface_name="docker0", expand=False, **kwargs):
     addresses.sort(key=lambda a: ipaddress.ip_address(a).is_link_local)
     address = ipaddress.ip_address(addresses[0])
     return address.exploded if expand else str(address)
+
+
+# ------------------------------------------------------------------------------------------------
+# multi-host (issue 8): this minion's share of the fleet
+
+
+def share(**kwargs):
+    """
+    This minion's share of every map: map -> configuration -> the clients (engines) it runs on
+    from this minion. A configuration runs on its ``clients``, else its map's ``clients``, else
+    the default client; a client with a ``minion`` key (id or glob) is driven only by the minions
+    it matches (see docs/multihost.md). ``None`` when the maps cannot be loaded (the map states
+    then report the problem).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' dockerfabric.share
+    """
+    try:
+        config = _state()["config"]
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        log.error("dockerfabric.share: %s", exc)
+        return None
+    return {m: {c: list(clients) for c, clients in configs.items()} for m, configs in config.share().items()}
+
+
+def fleet_level(level, action="update", **kwargs):
+    """
+    Run this minion's part of one level of ``salt-run dockerfabric.orchestrate``: ``level`` maps
+    minion ids to ``map.config[.instance]`` selections; this minion runs its own entry with
+    ``action`` (``test=True``: plan only) and reports when it started and finished.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' dockerfabric.fleet_level '{web1: [shop.web], app1: [shop.db]}' test=True
+    """
+    import time
+
+    minion = __opts__["id"]
+    mine = list((level or {}).get(minion) or [])
+    started = time.time()
+    if not mine:
+        ret = {"result": True, "comment": "nothing to do on this minion", "changes": {}, "plan": []}
+    else:
+        ret = _run(action, mine, **kwargs)
+    ret.update({"minion": minion, "selection": mine, "started": started, "finished": time.time()})
+    return ret

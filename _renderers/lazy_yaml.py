@@ -42,7 +42,14 @@ __virtualname__ = "lazy_yaml"
 # must match containermap.pillar.LAZY_MARK / LAZY_KEY (the renderer may run without the engine)
 LAZY_MARK = "__lazy__"
 LAZY_KEY = "key"
-LAZY_TAGS = {"!pillar": "pillar", "!grain": "grain", "!env_lazy": "env", "!path_lazy": "path"}
+# ``!secret VALUE`` travels as a marker too: msgpack would drop the Secret type
+LAZY_TAGS = {
+    "!pillar": "pillar",
+    "!grain": "grain",
+    "!env_lazy": "env",
+    "!path_lazy": "path",
+    "!secret": "secret",
+}
 
 
 def __virtual__():

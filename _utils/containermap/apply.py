@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
+import requests.exceptions
 
 from .errors import translate
 from .exceptions import ActionError, EngineError
-from .plan import LEFTOVER_MARK, Plan, Step
+from .plan import LEFTOVER_MARK, Plan, Step, operations
 from .spec import ContainerSpec, NetworkSpec, VolumeSpec
 
 log = logging.getLogger(__name__)
@@ -106,9 +107,9 @@ class ApplyResult:
             return "There are no changes to apply."
         errors = self.errors
         if not errors:
-            return f"{done} operations finished successfully."
+            return f"{operations(done)} finished successfully."
         skipped = sum(1 for r in self.results if r.skipped)
-        text = f"{done} operations finished, {len(errors)} failed"
+        text = f"{operations(done)} finished, {len(errors)} failed"
         if skipped:
             text += f", {skipped} skipped because a dependency failed"
         return text + ": " + "; ".join(errors)
@@ -164,14 +165,8 @@ class _Executor:
         )
 
     def change_key(self, step: Step) -> str:
-        """``volume:map.alias`` (the Docker name), ``image:repo:tag``, else the target key."""
-        kind = step.target.config_type
-        if kind == "image":
-            return f"image:{step.params.get('image')}"
-        spec = self.spec(step)
-        if kind in ("volume", "network") and spec is not None:
-            return f"{kind}:{spec.name}"
-        return step.key
+        """The step's change key, the same one test mode shows (:attr:`Step.change_key`)."""
+        return step.change_key or step.key
 
     # -- images, networks, volumes --------------------------------------------------------
 
@@ -307,6 +302,7 @@ class _Executor:
             self._create(api, self.spec(step))
             api.start(name)
             first = True
+        self._start_delay(self.spec(step))
         return self._execs(api, name, step.params.get("execs"), first)
 
     def do_create(self, api: Any, step: Step) -> tuple[Any, Any]:
@@ -321,6 +317,7 @@ class _Executor:
             # next run creates it again from scratch instead of tripping over it
             _remove_quietly(api, cid)
             raise
+        self._start_delay(spec)
         self._execs(api, spec.name, step.params.get("execs"), True)
         return cid, ("absent", "running")
 
@@ -329,29 +326,54 @@ class _Executor:
         self._start(api, step, spec.name, bool(step.params.get("first_start")))
         return None, ("present", "running")
 
-    def _stop(self, api: Any, name: str, timeout: Any) -> None:
+    @staticmethod
+    def _start_delay(spec: Any) -> None:
+        """``start_delay``: give a started container time before its dependents start (the
+        step finishes, and so releases the steps that come after it, only then)."""
+        delay = getattr(spec, "start_delay", None)
+        if delay:
+            time.sleep(delay)
+
+    def _stop(self, api: Any, name: str, timeout: Any, spec: Any = None) -> None:
+        """``docker stop``; with a ``stop_signal`` and the client's ``wait_timeout``, first the
+        signal and a wait of up to ``wait_timeout`` seconds for the container to exit."""
+        signal = spec.fields.get("stop_signal") if isinstance(spec, ContainerSpec) else None
+        if signal and spec.wait_timeout:
+            try:
+                api.kill(name, signal=signal)
+                api.wait(name, timeout=spec.wait_timeout)
+                return
+            except docker.errors.NotFound:
+                raise
+            except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+                # not running (409), or still running after wait_timeout: docker stop decides
+                log.debug("%s: %s did not stop it (%s); stopping", name, signal, exc)
         if timeout is None:
             api.stop(name)
         else:
             api.stop(name, timeout=int(timeout))
 
     def do_stop(self, api: Any, step: Step) -> tuple[Any, Any]:
-        self._stop(api, self.spec(step).name, step.params.get("timeout"))
+        spec = self.spec(step)
+        self._stop(api, spec.name, step.params.get("timeout"), spec)
         return None, ("running", "stopped")
 
     def do_remove(self, api: Any, step: Step) -> tuple[Any, Any]:
-        name = self.spec(step).name
+        spec = self.spec(step)
+        name = spec.name
         old = "present"
         if step.params.get("stop"):
-            self._stop(api, name, step.params.get("timeout"))
+            self._stop(api, name, step.params.get("timeout"), spec)
             old = "running"
         api.remove_container(name, v=True)
         return None, (old, "absent")
 
     def do_restart(self, api: Any, step: Step) -> tuple[Any, Any]:
-        name = self.spec(step).name
-        self._stop(api, name, step.params.get("timeout"))
+        spec = self.spec(step)
+        name = spec.name
+        self._stop(api, name, step.params.get("timeout"), spec)
         api.start(name)
+        self._start_delay(spec)
         self._execs(api, name, step.params.get("execs"), False)
         return None, ("running", "restarted")
 
@@ -420,16 +442,17 @@ class _Executor:
         stop_first = spec.published_ports or step.params.get("unmanaged")
         try:
             if old_running and stop_first:
-                self._stop(api, old["Id"], spec.stop_timeout)
+                self._stop(api, old["Id"], spec.stop_timeout, spec)
             if step.params.get("start", True):
                 api.start(new_id)
             if old_running and not stop_first:
-                self._stop(api, old["Id"], spec.stop_timeout)
+                self._stop(api, old["Id"], spec.stop_timeout, spec)
         except Exception as exc:
             self._rollback(api, new_id, old["Id"], name, old_running)
             raise _Restored(exc, "starting the new container failed; the old one was restored", step) from exc
         api.remove_container(old["Id"], v=True, force=True)
         if step.params.get("start", True):
+            self._start_delay(spec)
             self._execs(api, name, step.params.get("execs"), True)
         return new_id, (old_state, "updated")
 

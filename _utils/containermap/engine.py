@@ -403,7 +403,8 @@ class MapClient:
             labels=self.extra_labels,
             entrypoint=entrypoint,
             command_format=command_format,
-            wait_timeout=wait_timeout,
+            # the client's ``wait_timeout`` unless the call gives one
+            wait_timeout=wait_timeout if wait_timeout is not None else spec.wait_timeout,
             remove_after=remove_created_after,
             remove_existing=remove_existing_before,
             target=str(cid),

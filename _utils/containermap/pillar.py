@@ -37,13 +37,14 @@ from typing import Any
 from .config.client import build_clients as client_configurations
 from .config.lazy import Lazy, Placeholder
 from .config.normalize import did_you_mean
+from .config.secret import Secret
 from .exceptions import ConfigurationError, MapValidationError, Problem
 
 # marker dicts written by the lazy_yaml renderer (msgpack-safe stand-ins for Placeholder)
 LAZY_MARK = "__lazy__"
 LAZY_KEY = "key"
 # tags resolved on the minion: pillar / grain lookups, environment variables and paths
-LAZY_TAGS = ("pillar", "grain", "env", "path")
+LAZY_TAGS = ("pillar", "grain", "env", "path", "secret")
 
 PILLAR_ROOT = "dockerfabric"
 COMPAT_MAPS = "container_maps"
@@ -259,6 +260,7 @@ def salt_resolvers(pillar: Mapping[str, Any] | None, grains: Mapping[str, Any] |
         "grain": lambda key: traverse(grains or {}, key),
         "env": env,
         "path": path,
+        "secret": Secret,  # ``!secret VALUE`` from the lazy_yaml renderer
     }
 
 
@@ -355,6 +357,16 @@ class PillarConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # multi-host: the minion these settings are for and the clients it drives (its share;
+    # None = every client, when no minion id is known)
+    minion: str | None = None
+    share_clients: frozenset[str] | None = None
+
+    def share(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """map -> config -> clients this minion runs it on (see :func:`containermap.fleet.share`)."""
+        from .fleet import share
+
+        return share(self.maps, self.clients, self.minion)
 
 
 def raw_maps_from_pillar(pillar: Mapping[str, Any] | None) -> dict[str, MapSource]:
@@ -618,13 +630,14 @@ def build_maps(
 
     skipped = sorted(failed)
     if problems and raise_errors:
-        raise MapValidationError(_unique(problems))
+        raise MapValidationError(unique_problems(problems))
     for name in skipped:
         maps.pop(name, None)
-    return maps, _unique(problems), skipped
+    return maps, unique_problems(problems), skipped
 
 
-def _unique(problems: Iterable[Problem]) -> list[Problem]:
+def unique_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems`` without repeats, in order (the same map in several pillars reports once)."""
     seen: set[Problem] = set()
     out = []
     for p in problems:
@@ -657,6 +670,7 @@ def client_configs(
         "tls": settings.get("docker_tls"),
         "stop_timeout": settings.get("stop_timeout"),
         "wait_timeout": settings.get("wait_timeout"),
+        "core_image": settings.get("core_image"),  # helper image for volume preparation
         "domainname": settings.get("domainname"),
         "interfaces": ipv4,
         "interfaces_ipv6": ipv6,
@@ -681,6 +695,11 @@ def client_configs(
             dict(values), resolvers or {}, problems, None, f"{PILLAR_ROOT}.clients.{name}", map_level=False
         )
         base = dict(default) if name == DEFAULT_CLIENT else {"version": default.get("version", "auto")}
+        if name != DEFAULT_CLIENT and not values.get("base_url"):
+            # the local engine of the minion that drives the client: its grains' interfaces
+            for key in ("interfaces", "interfaces_ipv6"):
+                if key in default:
+                    base[key] = default[key]
         base.update(values)
         configs[name] = base
     if problems:
@@ -744,4 +763,18 @@ def load_pillar_config(
         raise_errors=raise_errors,
     )
     clients = build_clients(client_configs(pillar, grains, settings, resolvers))
-    return PillarConfig(maps, clients, settings, problems + map_problems, skipped)
+    minion = minion_id(grains, opts)
+    share_clients = None
+    if minion is not None:
+        from .fleet import minion_clients
+
+        share_clients = minion_clients(clients, minion)
+    return PillarConfig(maps, clients, settings, problems + map_problems, skipped, minion, share_clients)
+
+
+def minion_id(grains: Mapping[str, Any] | None = None, opts: Mapping[str, Any] | None = None) -> str | None:
+    """The minion id (``opts['id']``, else the ``id`` grain); None outside Salt."""
+    for source in (opts, grains):
+        if source and source.get("id"):
+            return str(source["id"])
+    return None

@@ -22,6 +22,7 @@ from typing import Any
 from . import labels
 from .config.elements import MapConfigId
 from .config.naming import split_image
+from .config.secret import contains_secret, is_secret_name
 from .exceptions import ConfigurationError
 from .observe import (
     TEMPORARY_MIN_AGE,
@@ -62,6 +63,11 @@ OPTION_DEFAULTS: dict[str, Any] = {
 }
 
 
+def operations(count: int) -> str:
+    """``1 operation`` / ``3 operations`` for summaries."""
+    return f"{count} operation" if count == 1 else f"{count} operations"
+
+
 @dataclass
 class Step:
     """One thing to do: ``kind`` on ``target`` at ``client``, for ``reason``."""
@@ -72,6 +78,9 @@ class Step:
     reason: str
     level: int
     params: dict = field(default_factory=dict)
+    # key of the Salt changes dict, the same in test mode and after apply: ``volume:`` and
+    # ``network:`` use the Docker object name, ``image:`` the image reference (else ``key``)
+    change_key: str = ""
 
     @property
     def key(self) -> str:
@@ -83,8 +92,12 @@ class Step:
         return f"{self.client}|{self.key}"
 
     def as_dict(self) -> dict:
+        # ``target`` is the change key (what Salt's changes use, test mode or not); ``id``
+        # the configuration's key (``volume:map.config.alias``)
         return {
-            "target": self.key,
+            "target": self.change_key or self.key,
+            "id": self.key,
+            "change_key": self.change_key or self.key,
             "client": self.client,
             "kind": self.kind,
             "reason": self.reason,
@@ -128,6 +141,16 @@ class Plan:
     # (MapClient records them so later plans need no inspect for these containers)
     verified_updates: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
+    @property
+    def comment(self) -> str:
+        """Test-mode summary: ``2 operations would be applied: ...`` (or nothing to do)."""
+        steps = self.actionable
+        if not steps:
+            return "There are no changes to apply."
+        return f"{operations(len(steps))} would be applied: " + "; ".join(
+            f"{s.kind} {s.change_key or s.key} ({s.reason})" for s in steps
+        )
+
     def as_list(self) -> list[dict]:
         """JSON-serialisable steps (for Salt's test mode)."""
         return [s.as_dict() for s in self.steps]
@@ -166,7 +189,9 @@ def _short_id(image_id: str | None) -> str:
 
 
 def explain_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Field-by-field reasons between two canonical recreate forms (``spec.fields``)."""
+    """Field-by-field reasons between two canonical recreate forms (``spec.public_fields``).
+    Secret values (digests, ``!secret``, secret-looking environment names) are never shown:
+    ``environment DB_PASSWORD changed (value hidden)``."""
     reasons = []
     for key in sorted(set(old) | set(new)):
         before, after = old.get(key), new.get(key)
@@ -183,7 +208,17 @@ def explain_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
                 elif item not in before:
                     reasons.append(f"{name} {item} added")
                 elif before[item] != after[item]:
-                    reasons.append(f"{name} {item} changed ({_short(before[item])} -> {_short(after[item])})")
+                    if (key == "environment" and is_secret_name(item)) or contains_secret(
+                        [before[item], after[item]]
+                    ):
+                        reasons.append(f"{name} {item} changed (value hidden)")
+                    else:
+                        reasons.append(
+                            f"{name} {item} changed ({_short(before[item])} -> {_short(after[item])})"
+                        )
+            continue
+        if contains_secret([before, after]):
+            reasons.append(f"{key} changed (value hidden)")
             continue
         if isinstance(before, list) and isinstance(after, list) and key not in ("command", "entrypoint"):
             removed = [x for x in before if x not in after]
@@ -299,9 +334,23 @@ class _Planner:
     def add(
         self, target: MapConfigId, client: str, kind: str, reason: str, level: int, **params: Any
     ) -> Step:
-        step = Step(target, client, kind, reason, level, {k: v for k, v in params.items() if v is not None})
+        params = {k: v for k, v in params.items() if v is not None}
+        if "after" in params:  # a container both linked and volume-used is one dependency
+            params["after"] = list(dict.fromkeys(params["after"]))
+        step = Step(target, client, kind, reason, level, params, self._change_key(target, client, params))
         self.plan.steps.append(step)
         return step
+
+    def _change_key(self, target: MapConfigId, client: str, params: Mapping[str, Any]) -> str:
+        """``volume:<Docker volume name>``, ``network:<Docker network name>``,
+        ``image:<repo:tag>``; other targets use their key (:attr:`Step.change_key`)."""
+        if target.config_type == "image" and params.get("image"):
+            return f"image:{params['image']}"
+        if target.config_type in ("volume", "network"):
+            spec = self.plan.specs.get((client, target.key))
+            if spec is not None:
+                return f"{target.config_type}:{spec.name}"
+        return target.key
 
     def warn(self, target: MapConfigId, client: str, message: str) -> None:
         self.plan.warnings.append(f"{target.key}: {message}")
@@ -601,7 +650,7 @@ class _Planner:
             if stored is None:
                 reasons.append("configuration changed (no stored spec to compare)")
             else:
-                reasons.extend(explain_fields(stored, spec.fields) or ["configuration changed"])
+                reasons.extend(explain_fields(stored, spec.public_fields) or ["configuration changed"])
         if not spec.persistent or self.options["update_persistent"]:
             image_id = obs.image_id(spec.image)
             if image_id is None:

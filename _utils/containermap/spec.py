@@ -22,12 +22,16 @@ explained field by field (``environment DB_HOST removed``) without inspecting th
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import posixpath
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from docker.api.container import ContainerApiMixin
+from docker.types import HostConfig
 
 from . import labels
 from .config.elements import (
@@ -49,6 +53,7 @@ from .config.naming import (
     split_image,
     volume_name,
 )
+from .config.secret import Secret, is_secret_name, redact, redact_environment, reveal, reveal_deep
 from .exceptions import ConfigurationError, Problem
 
 # host-config keys that ``container_update`` can change in place (docker SDK 7 signature)
@@ -65,8 +70,19 @@ UPDATABLE_KEYS = (
     "kernel_memory",
     "restart_policy",
 )
+
+
+def _host_config_only_keys() -> frozenset[str]:
+    """Keys ``create_host_config`` accepts and ``create_container`` does not: under
+    ``create_options`` they belong in the HostConfig (docker-map 1.10 precedence). Read from
+    the docker SDK's signatures, so a new SDK keyword is routed without a list to keep."""
+    host = set(inspect.signature(HostConfig.__init__).parameters) - {"self", "version"}
+    create = set(inspect.signature(ContainerApiMixin.create_container).parameters)
+    return frozenset(host - create)
+
+
 # create_options keys that docker SDK 7 only accepts as host-config arguments
-_HOST_CONFIG_IN_CREATE = ("mem_limit", "memswap_limit", "cpu_shares")
+_HOST_CONFIG_IN_CREATE = _host_config_only_keys()
 # create_options / host_config keys whose value replaces (never merges with) the generated one
 _REPLACED_KEYS = ("command", "entrypoint")
 # create_container keyword arguments the engine generates itself (never passed twice)
@@ -116,22 +132,26 @@ def hash_of(value: Any) -> str:
 
 
 def normalize_env(value: Any) -> dict[str, str]:
-    """Environment in dict or ``KEY=VALUE`` list form -> ``{KEY: VALUE}`` (values as str)."""
+    """Environment in dict or ``KEY=VALUE`` list form -> ``{KEY: VALUE}`` (values as str).
+    Secret values (``!secret``, or names such as ``DB_PASSWORD``) become :class:`Secret`."""
     value = resolve_deep(value)
     if not value:
         return {}
     if isinstance(value, Mapping):
-        return {str(k): "" if v is None else _env_str(v) for k, v in value.items()}
-    if isinstance(value, str):
-        value = [value]
-    env = {}
-    for item in value:
-        key, sep, val = str(item).partition("=")
-        env[key] = val if sep else ""
-    return env
+        env = {str(k): "" if v is None else _env_str(v) for k, v in value.items()}
+    else:
+        env = {}
+        for item in [value] if isinstance(value, str) else value:
+            key, sep, val = reveal(item if isinstance(item, str) else str(item)).partition("=")
+            env[key] = (Secret(val) if isinstance(item, Secret) else val) if sep else ""
+    return {
+        k: Secret(v) if v and is_secret_name(k) and not isinstance(v, Secret) else v for k, v in env.items()
+    }
 
 
 def _env_str(value: Any) -> str:
+    if isinstance(value, Secret):  # stays marked as secret (str() would hide the value)
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -267,6 +287,18 @@ class ContainerSpec:
     depends: list[MapConfigId] = field(default_factory=list)
     hash: str = ""
     update_hash: str = ""
+    # ``fields`` with secret values replaced by salted digests (:mod:`config.secret`): what is
+    # hashed, stored in the spec label and compared by the planner
+    public_fields: dict = field(default_factory=dict)
+    # seconds to wait after starting it, before its dependents start (docker-map)
+    start_delay: float | None = None
+    # client ``wait_timeout``: with a ``stop_signal``, stopping sends the signal and waits this
+    # long for the container to exit before ``docker stop``
+    wait_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.public_fields:
+            self.public_fields = redact_fields(self.fields)
 
     @property
     def key(self) -> str:
@@ -282,7 +314,7 @@ class ContainerSpec:
                 labels.INSTANCE: self.id.instance_name or "",
                 labels.HASH: self.hash,
                 labels.UPDATE_HASH: self.update_hash,
-                labels.SPEC: canonical_json({"fields": self.fields, "update": self.update}),
+                labels.SPEC: canonical_json({"fields": self.public_fields, "update": self.update}),
             }
         )
         return result
@@ -308,7 +340,7 @@ class ContainerSpec:
             if f.get(key) is not None:
                 create[key] = f[key]
         if f.get("environment"):
-            create["environment"] = [f"{k}={v}" for k, v in sorted(f["environment"].items())]
+            create["environment"] = [f"{k}={reveal(v)}" for k, v in sorted(f["environment"].items())]
         if f.get("ports"):
             create["ports"] = [_port_arg(p) for p in f["ports"]]
         if f.get("volumes"):
@@ -342,7 +374,8 @@ class ContainerSpec:
             endpoint = {first: self.endpoint(first)}
             if first not in PRESET_NETWORKS:
                 host.pop("links", None)
-        return create, host, endpoint
+        # the Docker API gets the real values of secrets
+        return reveal_deep(create), reveal_deep(host), endpoint
 
 
 def _port_arg(port: str) -> Any:
@@ -497,7 +530,9 @@ class SpecBuilder:
             create_options=create,
             user=None if user is None else _user_str(user),
             permissions=perms,
-            helper_image=self.image(parent),
+            # the client's ``core_image`` (Salt: container_map:core_image) when set, else the
+            # attaching configuration's own image (no Docker Hub to pull a helper from)
+            helper_image=resolve_value(self._client_value("core_image")) or self.image(parent),
             hash=hash_of(_jsonable(data)),
         )
 
@@ -538,9 +573,9 @@ class SpecBuilder:
         nested_host = create_options.pop("host_config", None)
         if nested_host:
             host_config = _merge(host_config, _dict_value(nested_host))
-        for key in _HOST_CONFIG_IN_CREATE:
-            if key in create_options:
-                host_config.setdefault(key, create_options.pop(key))
+        for key in sorted(_HOST_CONFIG_IN_CREATE & set(create_options)):
+            # an explicit host_config value wins over the same key under create_options
+            host_config.setdefault(key, create_options.pop(key))
 
         fields: dict[str, Any] = {"image": image}
 
@@ -761,8 +796,10 @@ class SpecBuilder:
             persistent=bool(_get(cfg, "persistent", False)),
             published_ports=bool(bindings or fields.get("port_bindings")),
             depends=depends,
+            start_delay=_number(resolve_value(_get(cfg, "start_delay"))),
+            wait_timeout=_number(self._client_value("wait_timeout")),
         )
-        spec.hash = hash_of(fields)
+        spec.hash = hash_of(spec.public_fields)
         spec.update_hash = hash_of({"update": update, "networks": endpoints})
         return spec
 
@@ -793,6 +830,23 @@ class SpecBuilder:
         ref = self._ref_instances(mode)[0]
         depends.append(MapConfigId("container", self.map_name, *ref))
         return "container:" + container_name(self.map_name, *ref)
+
+
+def _number(value: Any) -> float | None:
+    """A positive number of seconds, or None."""
+    if value is None or value is NotSet or isinstance(value, bool):
+        return None
+    number = float(value)
+    return number if number > 0 else None
+
+
+def redact_fields(fields: Mapping[str, Any]) -> dict:
+    """``fields`` with every secret (``!secret`` values, environment values whose names look
+    secret) replaced by a salted digest: changes with the value, never shows it."""
+    result = redact({k: v for k, v in fields.items() if k != "environment"})
+    if fields.get("environment"):
+        result["environment"] = redact_environment(fields["environment"])
+    return result
 
 
 def _user_str(user: Any) -> str:

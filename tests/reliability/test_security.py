@@ -196,11 +196,6 @@ def test_correct_password_not_in_pull_error(rel_env, registry, caplog, rstats):
     _assert_no_secret(registry.password, str(info.value), repr(info.value), caplog.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: no notion of secret values; an environment password appears in the "
-    "plan's change reasons and the .spec label",
-)
 def test_environment_secret_not_in_plan(rel_env, rstats):
     """Changing a secret environment value: the plan says that it changed, not its values."""
     rstats.case()

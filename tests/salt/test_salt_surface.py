@@ -51,6 +51,9 @@ MODULE_FUNCTIONS = {
     "flatten_image",
     "get_ip",
     "get_ipv6",
+    # multi-host (issue 8)
+    "share",
+    "fleet_level",
 }
 STATE_FUNCTIONS = {
     "updated",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
+import docker
 import pytest
 from containermap import labels
 from containermap.config.elements import MapConfigId
@@ -641,3 +643,196 @@ def test_applied_update_hash_avoids_the_inspect():
     assert plan.steps == [] and plan.needs_inspect == []
     plan = make_plan("update", [desired(db)], obs, applied_updates={c.id: "older"})
     assert plan.needs_inspect == [("__default__", "m.db")]
+
+
+# --- fix-ups: secrets, create_options routing, change keys, wording, after, settings ---------
+
+
+def test_secret_type_hides_value_but_compares_and_serialises_it():
+    from containermap.config.secret import Secret, reveal, reveal_deep
+
+    s = Secret("hunter2")
+    assert s == "hunter2" and hash(s) == hash("hunter2") and {s: 1}["hunter2"] == 1
+    assert str(s) == "***" and repr(s) == "'***'" and f"{s}" == "***" and "{}".format(s) == "***"  # noqa: UP032
+    assert "hunter2" not in repr({"k": [s]}) and "hunter2" not in str(ValueError(s))
+    assert json.dumps(s) == '"hunter2"'  # what the docker SDK sends
+    assert type(reveal(s)) is str and reveal(s) == "hunter2"
+    assert reveal_deep({"a": [s, (s,)]}) == {"a": ["hunter2", ("hunter2",)]}
+    import copy
+    import pickle
+
+    assert isinstance(copy.deepcopy(s), Secret) and reveal(pickle.loads(pickle.dumps(s))) == "hunter2"
+
+
+def test_secret_yaml_tag_and_secret_names_never_stored_or_explained():
+    from containermap.config.map import ContainerMap
+    from containermap.config.secret import Secret, is_secret_name
+    from containermap.config.yaml import load_yaml
+    from containermap.spec import SpecBuilder
+
+    def build(password: str, token: str) -> ContainerSpec:
+        doc = load_yaml(
+            "app:\n  image: local/busybox:latest\n  create_options:\n    environment:\n"
+            f"      DB_PASSWORD: {password}\n      PLAIN: !secret {token}\n      HOST: db\n"
+            f"    host_config:\n      extra_hosts: {{vault: !secret 10.9.8.7}}\n"
+        )
+        assert isinstance(doc["app"]["create_options"]["environment"]["PLAIN"], Secret)
+        return SpecBuilder(ContainerMap("m", doc).get_extended_map()).container("app")
+
+    a, b, c = build("pw-one", "tok-one"), build("pw-two", "tok-one"), build("pw-one", "tok-two")
+    for s, values in ((a, ("pw-one", "tok-one")), (b, ("pw-two",)), (c, ("tok-two",))):
+        stored = s.labels()[labels.SPEC] + s.hash + repr(s.fields) + str(s.fields)
+        for value in values + ("10.9.8.7",):
+            assert value not in stored
+        # the container gets the real values
+        create, host, _ep = s.create_args()
+        assert set(values) <= {e.partition("=")[2] for e in create["environment"]}
+        assert host["extra_hosts"] == {"vault": "10.9.8.7"}
+        assert all(type(e) is str for e in create["environment"])
+    assert a.public_fields["environment"]["HOST"] == "db"
+    # a changed secret changes the hash (re-create) and is explained without values
+    assert len({a.hash, b.hash, c.hash}) == 3
+    assert explain_fields(a.public_fields, b.public_fields) == [
+        "environment DB_PASSWORD changed (value hidden)"
+    ]
+    assert explain_fields(a.public_fields, c.public_fields) == ["environment PLAIN changed (value hidden)"]
+    # an old spec label with the plain value (created before) is not shown either
+    old = dict(a.public_fields, environment={**a.public_fields["environment"], "DB_PASSWORD": "pw-old"})
+    assert explain_fields(old, a.public_fields) == ["environment DB_PASSWORD changed (value hidden)"]
+    plain_old = dict(a.public_fields, environment={**a.public_fields["environment"], "HOST": "x"})
+    assert explain_fields(plain_old, a.public_fields) == ["environment HOST changed (x -> db)"]
+    for name in ("DB_PASSWORD", "passwd", "client_secret", "GITHUB_TOKEN", "X_API_KEY", "ssh_private_key"):
+        assert is_secret_name(name)
+    assert not is_secret_name("DB_HOST") and not is_secret_name("PATH")
+
+
+def test_secret_in_plan_reasons_and_as_list():
+    new = spec("db", fields={"environment": {"API_TOKEN": "new-value", "A": "1"}})
+    old_fields = dict(new.fields, environment={"API_TOKEN": "old-value", "A": "1"})
+    plan = make_plan("update", [desired(new)], {"__default__": state(observed_from(new, fields=old_fields))})
+    text = json.dumps(plan.as_list()) + str(plan) + plan.comment
+    assert "environment API_TOKEN changed (value hidden)" in text
+    assert "old-value" not in text and "new-value" not in text
+
+
+def test_host_config_keys_under_create_options_are_routed():
+    """docker-map 1.10: host-config keys under create_options go into the HostConfig."""
+    from containermap.spec import _HOST_CONFIG_IN_CREATE
+
+    create_options = {
+        "command": "sleep 1",
+        "privileged": True,
+        "dns": ["1.1.1.1"],
+        "cpuset_cpus": "0",
+        "volumes_from": ["other"],
+        "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 3},
+        "mem_limit": "64m",
+        "cap_add": ["NET_ADMIN"],
+        "working_dir": "/tmp",
+    }
+    data = {"other": {}, "app": {"create_options": create_options, "host_config": {"dns": ["8.8.8.8"]}}}
+    s = _builder(data).container("app")
+    create, host, _ep = s.create_args()
+    routed = {"privileged", "dns", "cpuset_cpus", "volumes_from", "restart_policy", "mem_limit", "cap_add"}
+    assert routed <= _HOST_CONFIG_IN_CREATE and not routed & set(create)
+    assert create["working_dir"] == "/tmp" and "runtime" not in _HOST_CONFIG_IN_CREATE
+    assert host["privileged"] is True and host["cap_add"] == ["NET_ADMIN"]
+    assert host["dns"] == ["8.8.8.8"]  # an explicit host_config wins
+    assert host["volumes_from"] == ["other"] and host["cpuset_cpus"] == "0" and host["mem_limit"] == "64m"
+    assert host["restart_policy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    # the docker SDK accepts both halves (no engine needed for building them)
+    inspect.signature(docker.APIClient.create_container).bind(None, **create)
+    api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
+    hc = api.create_host_config(**host)
+    assert hc["Privileged"] is True and hc["CpusetCpus"] == "0" and hc["VolumesFrom"] == ["other"]
+
+
+def test_change_keys_are_the_same_in_plan_and_apply():
+    from containermap.apply import _Executor
+
+    net, vol = _net(), _vol()
+    db = spec("db", depends=[net.id, vol.id], networks={"m.net": {}})
+    d = desired(db, volumes=[vol], networks=[net])
+    plan = make_plan("startup", [d], {"__default__": state(images={})})
+    keys = {s.kind: s.change_key for s in plan.steps}
+    assert keys == {
+        "pull": f"image:{IMG}",
+        "create_network": "network:m.net",
+        "create_volume": "volume:m.data",  # the Docker volume name, not the config id m.db.data
+        "create": "container:m.db",
+    }
+    executor = _Executor(plan, {}, None, None)
+    for step, item in zip(plan.steps, plan.as_list(), strict=True):
+        assert item["change_key"] == step.change_key == executor.change_key(step)
+    assert "volume:m.data" in plan.comment and "would be applied" in plan.comment
+
+
+def test_operation_counts_are_singular_or_plural():
+    from containermap.apply import ApplyResult, StepResult
+    from containermap.plan import operations
+
+    assert (operations(0), operations(1), operations(2)) == ("0 operations", "1 operation", "2 operations")
+    db = spec("db")
+    plan = make_plan("startup", [desired(db)], {"__default__": state()})
+    assert plan.comment.startswith("1 operation would be applied: create container:m.db")
+    one = ApplyResult("startup", [StepResult(plan.steps[0], True, change=("absent", "running"))])
+    assert one.comment == "1 operation finished successfully."
+    two = ApplyResult("startup", one.results * 2)
+    assert two.comment == "2 operations finished successfully."
+    failed = ApplyResult("startup", one.results + [StepResult(plan.steps[0], False, error="boom")])
+    assert failed.comment.startswith("1 operation finished, 1 failed")
+
+
+def test_after_lists_each_dependency_once():
+    data = {
+        "volumes": {"log": "/var/log/app"},
+        "db": {"attaches": "log", "shares": "/shared"},
+        "app": {"links": ["db", ("db", "database")], "uses": ["log", "db"], "requires": "db"},
+    }
+    b = _builder(data)
+    db, app = b.container("db"), b.container("app")
+    d = desired(db, app, volumes=[b.volume("db", "log")])
+    d.requires = {app.id: [db.id, db.id]}
+    plan = make_plan("startup", [d], {"__default__": state(images={db.image: IMG_ID})})
+    for step in plan.steps:
+        after = step.params.get("after", [])
+        assert len(after) == len(set(after)), step
+    create_app = next(s for s in plan.steps if s.kind == "create" and s.target == app.id)
+    assert "__default__|container:m.db" in create_app.params["after"]
+    # stop walks dependents first: db waits for app once (app links, uses and requires db)
+    d.levels = [[app.id], [db.id]]
+    running = state(observed_from(db), observed_from(app), images={db.image: IMG_ID})
+    plan = make_plan("stop", [d], {"__default__": running})
+    stop_db = next(s for s in plan.steps if s.target == db.id)
+    assert stop_db.params["after"] == ["__default__|container:m.app"]
+
+
+def test_start_delay_wait_timeout_and_core_image_reach_the_specs():
+    data = {"volumes": {"d": "/d"}, "app": {"attaches": "d", "user": 1000, "start_delay": 1.5}}
+    s = _builder(data).container("app")
+    assert s.start_delay == 1.5 and s.wait_timeout is None
+    assert _builder(data).volume("app", "d").helper_image == s.image  # no core_image: own image
+    client = {"wait_timeout": 7, "core_image": "local/helper:1"}
+    assert _builder(data, client).container("app").wait_timeout == 7
+    assert _builder(data, client).volume("app", "d").helper_image == "local/helper:1"
+
+
+def test_lazy_yaml_secret_survives_msgpack_and_resolves_to_a_secret():
+    import importlib.util
+    from pathlib import Path
+
+    import msgpack
+    from containermap.config.secret import Secret
+    from containermap.pillar import resolve_placeholders, salt_resolvers
+
+    path = Path(__file__).resolve().parents[2] / "_renderers" / "lazy_yaml.py"
+    module_spec = importlib.util.spec_from_file_location("lazy_yaml_h17", path)
+    renderer = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(renderer)
+    data = renderer.render("env:\n  DB_PASSWORD: !secret hunter2\n  HOST: db\n")
+    # what the master sends to the minion
+    data = msgpack.unpackb(msgpack.packb(data))
+    problems: list = []
+    resolved = resolve_placeholders(data, salt_resolvers({}, {}), problems, "m", "", map_level=False)
+    assert problems == [] and resolved["env"]["HOST"] == "db"
+    assert isinstance(resolved["env"]["DB_PASSWORD"], Secret) and resolved["env"]["DB_PASSWORD"] == "hunter2"

@@ -9,6 +9,8 @@ libyaml is available), never on PyYAML's global loaders:
 * ``!env NAME``: value of the environment variable ``NAME`` at load time; a missing variable is a
   :class:`ConfigurationError` naming the variable and the YAML position.
 * ``!env_lazy NAME``: the same, resolved on first use (:class:`LazyResolutionError` when missing).
+* ``!secret VALUE``: a :class:`~containermap.config.secret.Secret`, used for real by the
+  container but never shown in plans, stored specs or logs.
 * further tags with :func:`register_tag` (any constructor) or :func:`add_placeholder_tag`
   (``!pillar key:path`` -> ``Placeholder('pillar', 'key:path')``, resolved through
   :func:`containermap.config.lazy.register_resolver`).
@@ -30,6 +32,7 @@ import yaml
 from ..exceptions import ConfigurationError, LazyResolutionError, MapValidationError, Problem
 from .client import build_clients
 from .lazy import LazyOnce, Placeholder
+from .secret import Secret
 
 if TYPE_CHECKING:  # imported lazily at run time: the model imports nothing from here
     from .client import ClientConfiguration
@@ -153,6 +156,13 @@ def _construct_env_lazy(loader: yaml.BaseLoader, node: yaml.Node) -> LazyOnce:
     return LazyOnce(_lookup_env_lazy, _env_name(loader, node, "!env_lazy"), _position(node))
 
 
+def _construct_secret(loader: yaml.BaseLoader, node: yaml.Node) -> Secret:
+    """``!secret VALUE``: a value never shown in plans, stored specs or logs."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigurationError(Problem(None, None, _position(node), "!secret needs a scalar value"))
+    return Secret(loader.construct_scalar(node))
+
+
 def _tag(tag: str) -> str:
     return tag if tag.startswith("!") else f"!{tag}"
 
@@ -182,6 +192,7 @@ register_tag("path", _construct_path)
 register_tag("path_lazy", _construct_path_lazy)
 register_tag("env", _construct_env)
 register_tag("env_lazy", _construct_env_lazy)
+register_tag("secret", _construct_secret)
 
 
 @contextmanager
