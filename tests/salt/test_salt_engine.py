@@ -359,11 +359,14 @@ def test_set_up_map_at_run_time_in_test_mode(salt_env, unique_map, run_label, ap
 def test_containers_clean_keeps_persistent_and_all_removed(salt_env, unique_map, run_label, api):
     """Cleanups scoped to this test's label: never-started containers go, persistent ones stay;
     all_removed shuts the map down and removes what is left."""
-    label = f"{TEST_LABEL}={run_label}"
+    # the run label is shared by every test of the session (their exited containers would be
+    # candidates too): scope the cleanups to a label of this test alone
+    case_label = f"{TEST_LABEL}.case"
+    label = f"{case_label}={unique_map}"
     salt_env.write_pillar(
         {
             "dockerfabric": {
-                "settings": {"labels": {TEST_LABEL: run_label}},
+                "settings": {"labels": {TEST_LABEL: run_label, case_label: unique_map}},
                 "maps": {
                     unique_map: {
                         "base": {
