@@ -16,14 +16,25 @@ one gets its name and running state back.
 Crash recovery: a NEW container whose network connect or start fails is removed again (a
 half-made one would block the next run); a ``created`` container whose start fails because
 containerd kept its task over an engine crash (:data:`STALE_TASK_ERRORS`) is re-created.
+
+Renames run alone per engine (:class:`_EndpointGuard`: never alongside starts, stops, removals
+or network (dis)connects of the same apply), because dockerd 20.10 loses endpoint counts when a
+running container is renamed meanwhile and then refuses to remove the network.
+
+After the steps, every container the apply started is inspected once: one that exited, or whose
+healthcheck fails (waited for up to :data:`HEALTH_GRACE` s when it can decide that fast), gives a
+warning in :attr:`ApplyResult.warnings`; the step itself stays successful (Docker runs it).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +50,102 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[Step, str], None]
 
-# attempts (0.5 s apart) to remove a network whose endpoints are still being released
-REMOVE_NETWORK_ATTEMPTS = 10
+# how long to keep retrying the removal of a network whose endpoints the engine still counts
+# after the containers were removed (released late under parallel removal). dockerd 20.10 can
+# also lose endpoint-count updates for good (moby/moby#42119; what our applies did to cause it
+# is prevented by :class:`_EndpointGuard`): then only a restart of the engine lets the network
+# go, and the error says so
+REMOVE_NETWORK_TIMEOUT = 30.0
+# after an apply, how long to wait for the first verdict of the healthcheck of a container it
+# started; only healthchecks that can give one within this time are waited for
+HEALTH_GRACE = 3.0
+# Docker's healthcheck defaults (nanoseconds / count) when the configuration leaves them out
+_HC_DEFAULT_INTERVAL = 30_000_000_000
+_HC_DEFAULT_RETRIES = 3
+
+
+# API calls that create or delete network endpoints (shared), and the call that must not run
+# alongside them (exclusive): renaming a running container makes dockerd 20.10 write back the
+# network's endpoint count it read before (libnetwork ``endpoint.rename`` ->
+# ``endpointCnt.updateStore``), which loses the count changes of starts and stops running at the
+# same time; a count left too high keeps the network from being removed until the engine restarts
+_ENDPOINT_CALLS = frozenset(
+    {
+        "start",
+        "stop",
+        "kill",
+        "restart",
+        "remove_container",
+        "connect_container_to_network",
+        "disconnect_container_from_network",
+    }
+)
+
+
+class _RWLock:
+    """Shared/exclusive lock; a waiting exclusive holder blocks new shared ones."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class _EndpointGuard:
+    """An API client whose endpoint-changing calls hold a shared lock and whose ``rename`` holds
+    it exclusively (see :data:`_ENDPOINT_CALLS`); every other attribute is the client's."""
+
+    def __init__(self, api: Any, lock: _RWLock) -> None:
+        self._api = api
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._api, name)
+        if name == "rename":
+            mode = self._lock.exclusive
+        elif name in _ENDPOINT_CALLS:
+            mode = self._lock.shared
+        else:
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with mode():
+                return attr(*args, **kwargs)
+
+        return call
 
 
 @dataclass
@@ -136,12 +241,13 @@ class _Executor:
         self.apis = apis
         self.labels = dict(extra_labels or {})
         self.auth = auth_configs or {}
+        self.guarded = {client: _EndpointGuard(api, _RWLock()) for client, api in apis.items()}
 
     def spec(self, step: Step) -> Any:
         return self.plan.specs.get((step.client, step.key))
 
     def run(self, step: Step) -> StepResult:
-        api = self.apis[step.client]
+        api = self.guarded[step.client]
         start = time.monotonic()
         try:
             output, change = getattr(self, "do_" + step.kind)(api, step)
@@ -190,34 +296,52 @@ class _Executor:
 
     def do_remove_network(self, api: Any, step: Step) -> tuple[Any, Any]:
         spec: NetworkSpec = self.spec(step)
-        for attempt in range(REMOVE_NETWORK_ATTEMPTS):
+        deadline = time.monotonic() + REMOVE_NETWORK_TIMEOUT
+        delay = 0.25
+        while True:
             try:
                 info = api.inspect_network(spec.name)
             except docker.errors.NotFound:
                 return None, None
-            for cid in (info.get("Containers") or {}).keys():
-                try:
-                    api.disconnect_container_from_network(cid, info["Id"], force=True)
-                except docker.errors.NotFound:
-                    pass
+            endpoints = info.get("Containers") or {}
+            self._disconnect_stale(api, info["Id"], endpoints)
             try:
                 api.remove_network(info["Id"])
                 return None, ("present", "absent")
+            except docker.errors.NotFound:
+                return None, None
             except docker.errors.APIError as exc:
-                # endpoints of containers just removed can linger for a moment in the engine
-                if "active endpoints" not in str(exc) or attempt == REMOVE_NETWORK_ATTEMPTS - 1:
-                    if "active endpoints" in str(exc) and not info.get("Containers"):
-                        raise EngineError(
-                            f"network {spec.name} still counts endpoints of removed containers "
-                            "(a Docker engine race); it was left in place, remove it after the "
-                            "engine was restarted",
-                            target=f"network:{spec.name}",
-                            client=step.client,
-                            cause=exc,
-                        ) from exc
+                # endpoints of containers just removed can linger in the engine for a while
+                if "active endpoints" not in str(exc):
                     raise
-                time.sleep(0.5)
-        return None, None
+                if time.monotonic() + delay > deadline:
+                    listed = ", ".join(sorted(e.get("Name") or k for k, e in endpoints.items())) or "none"
+                    raise EngineError(
+                        f"network {spec.name} could not be removed: the Docker engine still counts "
+                        f"active endpoints after {REMOVE_NETWORK_TIMEOUT:.0f} s of retries and "
+                        f"force-disconnects (endpoints listed: {listed}); it was left in place, "
+                        "remove it after restarting the engine",
+                        target=f"network:{spec.name}",
+                        client=step.client,
+                        cause=exc,
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    @staticmethod
+    def _disconnect_stale(api: Any, network_id: str, endpoints: Mapping[str, Any]) -> None:
+        """Force-disconnect every endpoint the network still lists: by the listed key (container
+        id, or ``ep-<id>`` for a removed container) and, if the engine refuses that, by the
+        container name, which it accepts for stale endpoints of removed containers."""
+        for key, ep in endpoints.items():
+            for ref in dict.fromkeys(r for r in (key, (ep or {}).get("Name")) if r):
+                try:
+                    api.disconnect_container_from_network(ref, network_id, force=True)
+                    break
+                except docker.errors.NotFound:
+                    continue
+                except docker.errors.APIError as exc:
+                    log.debug("force-disconnect of %s from %s: %s", ref, network_id, exc)
 
     def do_create_volume(self, api: Any, step: Step) -> tuple[Any, Any]:
         spec: VolumeSpec = self.spec(step)
@@ -479,8 +603,9 @@ class _Restored(EngineError):
         super().__init__(f"{err.message} ({note})", target=str(step.target), client=step.client, cause=cause)
 
 
-# start errors of a container whose containerd task survived an engine crash
-STALE_TASK_ERRORS = ("already exists", "id already in use")
+# start errors of a container whose containerd task (or its state directory, named after the
+# container id) survived an engine crash; a re-created container gets a new id
+STALE_TASK_ERRORS = ("already exists", "id already in use", "failed to start shim: mkdir")
 
 
 def _stale_task(exc: BaseException) -> bool:
@@ -618,9 +743,65 @@ def apply_plan(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="containermap") as pool:
         for phase in _phases(plan):
             _run_phase(phase, pool, executor, failed, result, progress)
+    result.warnings.extend(_check_started(executor, result.results))
     result.results.sort(key=lambda r: order.get(id(r.step), 0))
     if raise_on_error and not result.ok:
         error = ActionError(result.comment, results=result.results)
         error.apply_result = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+_STARTED = {"running", "updated", "restarted"}
+
+
+def _check_started(executor: _Executor, results: list[StepResult]) -> list[str]:
+    """Warnings for containers this apply started that are not healthy right after it.
+
+    Docker neither stops an unhealthy container nor fails ``start`` for a container whose process
+    exits at once, so the step result alone ("running") could mislead. One inspect per started
+    container; a container whose healthcheck is still ``starting`` is polled for up to
+    :data:`HEALTH_GRACE` seconds, and only when its healthcheck can decide within that time.
+    """
+    started: list[tuple[Any, str]] = []
+    for r in results:
+        spec = executor.spec(r.step)
+        if r.ok and r.change and r.change[1] in _STARTED and isinstance(spec, ContainerSpec):
+            if r.step.kind == "recreate" and not r.step.params.get("start", True):
+                continue
+            started.append((executor.apis[r.step.client], spec.name))
+    warnings: list[str] = []
+    deadline = time.monotonic() + HEALTH_GRACE
+    while started:
+        waiting = []
+        for api, name in started:
+            try:
+                info = api.inspect_container(name)
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                continue  # removed concurrently or engine gone: the next run plans from scratch
+            state = info.get("State") or {}
+            health = (state.get("Health") or {}).get("Status")
+            if state.get("Status") in ("exited", "dead"):
+                warnings.append(
+                    f"container {name} was started but is {state['Status']} right after "
+                    f"(exit code {state.get('ExitCode')})"
+                )
+            elif health == "unhealthy":
+                warnings.append(f"container {name} was started and is running, but its healthcheck fails")
+            elif health == "starting" and _verdict_within_grace(info):
+                waiting.append((api, name))
+        if not waiting or time.monotonic() >= deadline:
+            break
+        started = waiting
+        time.sleep(0.2)
+    for text in warnings:
+        log.info("%s", text)  # returned in the result's warnings; the caller decides
+    return warnings
+
+
+def _verdict_within_grace(info: Mapping[str, Any]) -> bool:
+    """Whether the container's healthcheck can turn ``unhealthy`` within :data:`HEALTH_GRACE`."""
+    hc = (info.get("Config") or {}).get("Healthcheck") or {}
+    interval = hc.get("Interval") or _HC_DEFAULT_INTERVAL
+    retries = hc.get("Retries") or _HC_DEFAULT_RETRIES
+    return (hc.get("StartPeriod") or 0) + interval * retries <= HEALTH_GRACE * 1e9

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -291,3 +292,42 @@ def test_temporary_container_of_killed_process_is_cleaned(rel_env, tmp_path, rst
     rstats.fault(cid[:12] in removed)
     assert removed == [cid[:12]]
     assert api.containers(all=True, filters={"id": cid}) == []
+
+
+def test_written_archives_are_private(rel_env, tmp_path, rstats):
+    """Files written for the user get restrictive modes.
+
+    Policy: an archive written by ``copy_resource``, ``isolate_and_get`` or ``save_image`` holds
+    user data (volume contents, configuration, image layers with whatever was baked in) and is
+    written by root under Salt, so it is 0600 (owner only; never group/world readable or
+    writable), and each directory created for it is 0700. Directories that exist already are
+    left as they are. The host's apply lock file is 0600 as well
+    (test_concurrency::test_lock_file_is_private_and_name_cannot_escape)."""
+    from containermap.archive import copy_resource, isolate_and_get
+    from containermap.images import save_image
+
+    api = rel_env.api
+    name = f"{rel_env.name}.src"
+    api.create_container(
+        BASE, command=SLEEP, name=name, labels=rel_env.labels, host_config=api.create_host_config(init=True)
+    )
+    api.start(name)
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    os.chmod(existing, 0o755)
+    outputs = [
+        copy_resource(api, name, "/etc/passwd", str(tmp_path / "new1" / "deep" / "passwd.tar"))["path"],
+        copy_resource(api, name, "/etc", str(existing / "etc.tar.gz"))["path"],
+        isolate_and_get(api, name, ["/etc/group"], str(tmp_path / "new2" / "iso.tar.gz")),
+        save_image(api, BASE, str(tmp_path / "new3" / "image.tar.gz"))["filename"],
+    ]
+    for path in outputs:
+        rstats.case()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == 0o600, f"{path}: {oct(mode)}"
+    for created in ("new1", "new1/deep", "new2", "new3"):
+        mode = stat.S_IMODE(os.stat(tmp_path / created).st_mode)
+        assert mode & 0o077 == 0, f"{created}: {oct(mode)}"
+    assert stat.S_IMODE(os.stat(existing).st_mode) == 0o755  # not ours: untouched
+    # nothing half-written left next to the archives
+    assert not [p for p in tmp_path.rglob(".partial-*")]

@@ -272,6 +272,29 @@ def is_gzip_name(filename: str) -> bool:
     return not filename.lower().endswith(".tar")
 
 
+OUTPUT_FILE_MODE = 0o600
+OUTPUT_DIR_MODE = 0o700
+
+
+def make_private_dirs(directory: str) -> None:
+    """Create ``directory`` and missing parents with :data:`OUTPUT_DIR_MODE` (0700; existing
+    directories are left as they are)."""
+    missing = []
+    path = os.path.abspath(directory)
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, OUTPUT_DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+
+
 def write_file(
     chunks: Iterable[bytes],
     filename: str,
@@ -283,11 +306,12 @@ def write_file(
     renamed at the end, removed on any error); gzip-compressed unless the name ends in ``.tar``
     (or as ``compress`` says). Returns ``{'path', 'size', 'sha256', 'data_size'}`` where
     ``data_size`` is the uncompressed size and ``sha256`` that of the file (None when
-    ``checksum=False``: it costs a CPU core at about 1 GB/s)."""
+    ``checksum=False``: it costs a CPU core at about 1 GB/s). The file is made 0600 and the
+    directories created for it 0700: archives hold user data, and Salt writes them as root."""
     if compress is None:
         compress = is_gzip_name(filename)
     directory = os.path.dirname(os.path.abspath(filename))
-    os.makedirs(directory, exist_ok=True)
+    make_private_dirs(directory)
     fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=".tmp", dir=directory)
     data_size = 0
     try:
@@ -298,7 +322,9 @@ def write_file(
             finally:
                 hashing.hexdigest()  # stops the hash thread, also on errors
             data_size = getattr(hashing, "data_size", hashing.size)
-        os.chmod(tmp, 0o644)
+        # archives hold user data (volume contents, image layers): owner only, like the
+        # directories created for them (mkstemp makes it 0600 already; stated for clarity)
+        os.chmod(tmp, OUTPUT_FILE_MODE)
         os.replace(tmp, filename)
     except BaseException:
         try:
