@@ -8,18 +8,16 @@ gets both the changes made and the failure (``raise_on_error=False`` returns it 
 ``ok=False`` instead).
 
 Re-creating a container keeps the old one serving as long as possible: the old container is
-renamed to ``<name>-dfold-<id>``, the new one created under the real name; without fixed host
-ports the new one is started before the old one is stopped, otherwise the old one is stopped
-right before the start. If creating or starting the new one fails, it is removed and the old
-one gets its name and running state back.
+renamed to ``<name>-dfold-<id>``, the new one created under the real name; when the old one
+is connected to no network but Docker's own (``bridge``, ``host``, ``none``) and publishes no
+fixed host port, the new one is started before the old one is stopped; with fixed host ports
+the old one is stopped right before the start; when it is connected to a user-defined network
+it is stopped before the rename (:func:`_renames_safely`). If creating or starting the new one
+fails, it is removed and the old one gets its name and running state back.
 
 Crash recovery: a NEW container whose network connect or start fails is removed again (a
 half-made one would block the next run); a ``created`` container whose start fails because
 containerd kept its task over an engine crash (:data:`STALE_TASK_ERRORS`) is re-created.
-
-Renames run alone per engine (:class:`_EndpointGuard`: never alongside starts, stops, removals
-or network (dis)connects of the same apply), because dockerd 20.10 loses endpoint counts when a
-running container is renamed meanwhile and then refuses to remove the network.
 
 After the steps, every container the apply started is inspected once: one that exited, or whose
 healthcheck fails (waited for up to :data:`HEALTH_GRACE` s when it can decide that fast), gives a
@@ -28,13 +26,10 @@ warning in :attr:`ApplyResult.warnings`; the step itself stays successful (Docke
 
 from __future__ import annotations
 
-import functools
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,101 +46,20 @@ log = logging.getLogger(__name__)
 Progress = Callable[[Step, str], None]
 
 # how long to keep retrying the removal of a network whose endpoints the engine still counts
-# after the containers were removed (released late under parallel removal). dockerd 20.10 can
-# also lose endpoint-count updates for good (moby/moby#42119; what our applies did to cause it
-# is prevented by :class:`_EndpointGuard`): then only a restart of the engine lets the network
-# go, and the error says so
+# after the containers were removed (released late under parallel removal). dockerd can also
+# keep a count that is too high for good (moby/moby#42119; renaming a running container is the
+# main cause, which :func:`_renames_safely` avoids; many parallel starts and stops on one
+# network, rarely, another): then only a restart of the engine lets the network go, and the
+# error says so
 REMOVE_NETWORK_TIMEOUT = 30.0
+# networks of Docker's own, never removed: a wrong endpoint count of theirs harms nobody
+_ENGINE_NETWORKS = frozenset({"bridge", "host", "none"})
 # after an apply, how long to wait for the first verdict of the healthcheck of a container it
 # started; only healthchecks that can give one within this time are waited for
 HEALTH_GRACE = 3.0
 # Docker's healthcheck defaults (nanoseconds / count) when the configuration leaves them out
 _HC_DEFAULT_INTERVAL = 30_000_000_000
 _HC_DEFAULT_RETRIES = 3
-
-
-# API calls that create or delete network endpoints (shared), and the call that must not run
-# alongside them (exclusive): renaming a running container makes dockerd 20.10 write back the
-# network's endpoint count it read before (libnetwork ``endpoint.rename`` ->
-# ``endpointCnt.updateStore``), which loses the count changes of starts and stops running at the
-# same time; a count left too high keeps the network from being removed until the engine restarts
-_ENDPOINT_CALLS = frozenset(
-    {
-        "start",
-        "stop",
-        "kill",
-        "restart",
-        "remove_container",
-        "connect_container_to_network",
-        "disconnect_container_from_network",
-    }
-)
-
-
-class _RWLock:
-    """Shared/exclusive lock; a waiting exclusive holder blocks new shared ones."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                while self._writer or self._readers:
-                    self._cond.wait()
-            finally:
-                self._writers_waiting -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-class _EndpointGuard:
-    """An API client whose endpoint-changing calls hold a shared lock and whose ``rename`` holds
-    it exclusively (see :data:`_ENDPOINT_CALLS`); every other attribute is the client's."""
-
-    def __init__(self, api: Any, lock: _RWLock) -> None:
-        self._api = api
-        self._lock = lock
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._api, name)
-        if name == "rename":
-            mode = self._lock.exclusive
-        elif name in _ENDPOINT_CALLS:
-            mode = self._lock.shared
-        else:
-            return attr
-
-        @functools.wraps(attr)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with mode():
-                return attr(*args, **kwargs)
-
-        return call
 
 
 @dataclass
@@ -241,13 +155,12 @@ class _Executor:
         self.apis = apis
         self.labels = dict(extra_labels or {})
         self.auth = auth_configs or {}
-        self.guarded = {client: _EndpointGuard(api, _RWLock()) for client, api in apis.items()}
 
     def spec(self, step: Step) -> Any:
         return self.plan.specs.get((step.client, step.key))
 
     def run(self, step: Step) -> StepResult:
-        api = self.guarded[step.client]
+        api = self.apis[step.client]
         start = time.monotonic()
         try:
             output, change = getattr(self, "do_" + step.kind)(api, step)
@@ -529,7 +442,15 @@ class _Executor:
         return step.params["name"][:12], ("present", "absent")
 
     def do_restore(self, api: Any, step: Step) -> tuple[Any, Any]:
-        api.rename(step.params["old"], self.spec(step).name)
+        spec = self.spec(step)
+        running = step.params.get("old_state") == "running"
+        if running and not _renames_safely(step.params.get("old_networks", ())):
+            # back under its name, in the state it was left in, without renaming it running
+            self._stop(api, step.params["old"], spec.stop_timeout, spec)
+            api.rename(step.params["old"], spec.name)
+            api.start(spec.name)
+        else:
+            api.rename(step.params["old"], spec.name)
         return None, ("absent", "present")
 
     def do_remove_leftover(self, api: Any, step: Step) -> tuple[Any, Any]:
@@ -545,9 +466,11 @@ class _Executor:
         if step.params.get("old_id"):  # the planner's list says which container and state
             old = {"Id": step.params["old_id"], "Image": step.params.get("old_image")}
             old_running = step.params.get("old_state") == "running"
+            old_networks = step.params.get("old_networks", ())
         else:
             old = api.inspect_container(name)
             old_running = bool(old["State"].get("Running"))
+            old_networks = tuple((old.get("NetworkSettings") or {}).get("Networks") or ())
         old_state = "running" if old_running else "present"
         if step.params.get("if_image_changed"):
             wanted = api.inspect_image(spec.image)["Id"]
@@ -557,19 +480,24 @@ class _Executor:
                     return None, ("present", "running")
                 return "image unchanged after pull", None
         temp = f"{name}{LEFTOVER_MARK}{old['Id'][:12]}"
+        stopped = old_running and not _renames_safely(old_networks)
+        if stopped:
+            self._stop(api, old["Id"], spec.stop_timeout, spec)
         api.rename(old["Id"], temp)
         try:
             new_id = self._create(api, spec)
         except Exception as exc:
             api.rename(old["Id"], name)
+            if stopped:
+                api.start(old["Id"])
             raise _Restored(exc, "creating the new container failed; the old one was kept", step) from exc
         stop_first = spec.published_ports or step.params.get("unmanaged")
         try:
-            if old_running and stop_first:
+            if old_running and stop_first and not stopped:
                 self._stop(api, old["Id"], spec.stop_timeout, spec)
             if step.params.get("start", True):
                 api.start(new_id)
-            if old_running and not stop_first:
+            if old_running and not stop_first and not stopped:
                 self._stop(api, old["Id"], spec.stop_timeout, spec)
         except Exception as exc:
             self._rollback(api, new_id, old["Id"], name, old_running)
@@ -611,6 +539,17 @@ STALE_TASK_ERRORS = ("already exists", "id already in use", "failed to start shi
 def _stale_task(exc: BaseException) -> bool:
     text = str(exc)
     return any(marker in text for marker in STALE_TASK_ERRORS)
+
+
+def _renames_safely(networks: Any) -> bool:
+    """True if a RUNNING container connected to ``networks`` (names) can be renamed without
+    harm. Renaming a running container makes dockerd (20.10 at least: libnetwork
+    ``endpoint.rename`` -> ``endpointCnt.updateStore``) write back an endpoint count of the
+    network that it read earlier; changes made meanwhile are lost, and a count left too high
+    keeps the network from being removed until the engine restarts (moby/moby#42119). A stopped
+    container has no endpoints, so its rename does not touch the count; Docker's own networks
+    are never removed, so their count does not matter."""
+    return all(net in _ENGINE_NETWORKS for net in networks)
 
 
 def _remove_quietly(api: Any, container: str) -> None:

@@ -458,7 +458,13 @@ class _Planner:
             spec = by_ref[c.map_ref]
             if spec.name not in present and action in ("startup", "update"):
                 self.add(
-                    spec.id, d.client, "restore", f"left as {c.name} by an interrupted run", 1, old=c.name
+                    spec.id,
+                    d.client,
+                    "restore",
+                    f"left as {c.name} by an interrupted run",
+                    1,
+                    old=c.name,
+                    **_replaced(c),
                 )
                 present[spec.name] = ObservedContainer(**{**c.__dict__, "name": spec.name})
             else:
@@ -563,9 +569,7 @@ class _Planner:
                     "recreate",
                     f"container {spec.name} exists but is not managed by the map (replace_unmanaged)",
                     level,
-                    old_state=current.base_state,
-                    old_id=current.id,
-                    old_image=current.image_id,
+                    **_replaced(current),
                     after=after,
                     execs=execs,
                     unmanaged=True,
@@ -612,9 +616,7 @@ class _Planner:
                 "recreate",
                 "; ".join(reasons),
                 level,
-                old_state=current.base_state,
-                old_id=current.id,
-                old_image=current.image_id,
+                **_replaced(current),
                 start=True,
                 after=after,
                 execs=execs,
@@ -720,9 +722,7 @@ class _Planner:
                 "recreate",
                 "limit " + ", ".join(removed) + " removed (cannot be reset in place)",
                 level,
-                old_state=current.base_state,
-                old_id=current.id,
-                old_image=current.image_id,
+                **_replaced(current),
                 start=True,
                 after=after,
                 execs=spec.exec_commands,
@@ -881,6 +881,17 @@ class _Planner:
             else:
                 sig = self.options["signal"] or "SIGKILL"
                 self.add(cid, d.client, "kill", f"signal {sig} requested", 0, signal=sig)
+
+
+def _replaced(current: ObservedContainer) -> dict[str, Any]:
+    """Parameters of a ``recreate`` step about the container it replaces, as observed (so the
+    apply needs no inspect to know which container and in which state)."""
+    return {
+        "old_state": current.base_state,
+        "old_id": current.id,
+        "old_image": current.image_id,
+        "old_networks": sorted(current.networks),
+    }
 
 
 def _stuck_reasons(spec: ContainerSpec, current: ObservedContainer) -> list[str]:

@@ -26,6 +26,8 @@ from containermap import labels
 from containermap.config.map import ContainerMap
 from containermap.engine import MapClient
 
+from tests.testbed.procs import alive, children, pids_with, wait_gone
+
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 BASE = "local/busybox:latest"
@@ -33,35 +35,6 @@ SLEEP = "sleep 100000"
 K = 5  # 1 db + K app + K web = 11 containers
 TRIALS = 3
 KILL_AFTER_STEPS = (1, 5, 9)
-
-
-def _children(pid: int) -> list[int]:
-    result = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                result.extend(int(x) for x in fh.read().split())
-    except OSError:
-        pass
-    return result
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_gone(pids: list[int], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p)]
-        if not pids:
-            return []
-        time.sleep(0.1)
-    return [p for p in pids if _alive(p)]
 
 
 class PrivateEngine:
@@ -137,46 +110,32 @@ class PrivateEngine:
             self.proc.wait(10)
 
     def _own_containerd(self) -> list[int]:
-        return [p for p in self._own_processes(b"containerd", self.root.encode()) if _alive(p)]
+        return [p for p in pids_with(b"containerd", self.root.encode()) if alive(p)]
 
     def kill(self) -> None:
         """SIGKILL dockerd, then wait for it and its containerd to be gone."""
         assert self.proc is not None
-        containerd = _children(self.proc.pid)
+        containerd = children(self.proc.pid)
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
-        left = _wait_gone(containerd, 30)
+        left = wait_gone(containerd, 30)
         for pid in left:  # our own containerd: make sure it is gone before a restart
             os.kill(pid, signal.SIGKILL)
-        _wait_gone(left, 10)
-
-    def _own_processes(self, program: bytes, marker: bytes) -> list[int]:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    args = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if args and args[0].endswith(program) and any(marker in a for a in args):
-                pids.append(int(entry))
-        return pids
+        wait_gone(left, 10)
 
     def _own_shims(self) -> list[int]:
-        return self._own_processes(b"containerd-shim-runc-v2", self.ns.encode())
+        return pids_with(b"containerd-shim-runc-v2", self.ns.encode())
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            containerd = _children(self.proc.pid)
+            containerd = children(self.proc.pid)
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-            _wait_gone(containerd, 20)
+            wait_gone(containerd, 20)
         # shims orphaned by the kills (started by our containerd): end them by pid
         for pid in self._own_shims():
             try:

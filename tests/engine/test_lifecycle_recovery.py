@@ -22,6 +22,7 @@ from containermap.config.map import ContainerMap
 from containermap.engine import MapClient
 from containermap.exceptions import ActionError
 from containermap.lock import LockTimeout, apply_lock
+from containermap.plan import LEFTOVER_MARK
 
 pytestmark = pytest.mark.docker
 
@@ -442,3 +443,82 @@ def test_apply_process_killed_mid_recreate_converges(api, env):
     assert mc.single_cmd("app", ["cat", "/appdata/marker"])["output"].strip() == "kept"
     assert mc.plan("update").steps == []
     print("killed mid-recreate:", states, "->", kinds)
+
+
+def _events(api, env, since: float) -> list[dict]:
+    """Container events of this test's map since ``since``, in engine order."""
+    found = api.events(
+        since=since,
+        until=time.time() + 0.5,
+        filters={"type": "container", "label": f"{labels.MAP}={env['name']}"},
+        decode=True,
+    )
+    return sorted(found, key=lambda e: e["timeNano"])
+
+
+def _when(events: list[dict], cid: str, action: str, name: str | None = None) -> int:
+    """Index of the first event ``action`` of container ``cid`` (whose name is ``name``)."""
+    return next(
+        i
+        for i, e in enumerate(events)
+        if e["id"] == cid and e["Action"] == action and name in (None, e["Actor"]["Attributes"].get("name"))
+    )
+
+
+def test_recreate_renames_running_containers_only_off_user_networks(api, env):
+    """Renaming a running container makes dockerd write back a stale endpoint count of its
+    networks (moby/moby#42119), after which a user-defined network can no longer be removed.
+    So a re-create stops the old container before renaming it when it is on a user-defined
+    network; one only on Docker's ``bridge`` keeps the start-before-stop order. Afterwards the
+    network can be removed."""
+    n = env["name"]
+    common = {"image": BASE, "host_config": {"init": True}, "stop_timeout": 1}
+    data = {
+        "networks": {"net": {}},
+        "onnet": {**common, "create_options": {"command": SLEEP}, "networks": "net"},
+        "plain": {**common, "create_options": {"command": SLEEP}},
+    }
+    mc = _client(env, data)
+    assert mc.startup().ok
+    old = {cfg: api.inspect_container(f"{n}.{cfg}")["Id"] for cfg in ("onnet", "plain")}
+    since = time.time() - 0.5
+    result = mc.update(force_update=["onnet", "plain"])
+    assert result.ok, result.comment
+    new = {cfg: api.inspect_container(f"{n}.{cfg}")["Id"] for cfg in ("onnet", "plain")}
+    assert all(new[c] != old[c] for c in old)
+    events = _events(api, env, since)
+    # on the user-defined network: stopped (die) before it was renamed, new one started after
+    assert _when(events, old["onnet"], "die") < _when(events, old["onnet"], "rename")
+    assert _when(events, old["onnet"], "die") < _when(events, new["onnet"], "start")
+    # on bridge only: renamed running, the new one started before the old one stopped
+    assert _when(events, old["plain"], "rename") < _when(events, old["plain"], "die")
+    assert _when(events, new["plain"], "start") < _when(events, old["plain"], "die")
+    result = mc.shutdown(remove_networks=True)
+    assert result.ok and result.changes[f"network:{n}.net"] == {"old": "present", "new": "absent"}
+
+
+def test_running_leftover_on_user_network_restored_without_running_rename(api, env):
+    """A leftover of an interrupted re-create (``<name>-dfold-<id>``) still RUNNING on a
+    user-defined network, the real one gone: the next update stops it, renames it back and
+    starts it again (same id, running), instead of renaming it while it runs."""
+    n = env["name"]
+    mc = _client(env, small_map())
+    assert mc.startup().ok
+    info = api.inspect_container(f"{n}.app")
+    leftover = f"{n}.app{LEFTOVER_MARK}{info['Id'][:12]}"
+    api.stop(info["Id"], timeout=1)  # the test itself never renames a running container either
+    api.rename(info["Id"], leftover)
+    api.start(info["Id"])
+    plan = mc.plan("update")
+    assert [(s.kind, s.reason) for s in plan.steps if s.kind != "warning"] == [
+        ("restore", f"left as {leftover} by an interrupted run")
+    ]
+    since = time.time()
+    assert mc.apply(plan).ok
+    back = api.inspect_container(f"{n}.app")
+    assert back["Id"] == info["Id"] and back["State"]["Running"]
+    events = _events(api, env, since)
+    renamed = _when(events, info["Id"], "rename", f"{n}.app")
+    assert _when(events, info["Id"], "die") < renamed < _when(events, info["Id"], "start")
+    assert [s for s in mc.plan("update").steps if s.kind != "warning"] == []
+    assert mc.shutdown(remove_networks=True).ok

@@ -29,6 +29,8 @@ from containermap.config.map import ContainerMap
 from containermap.engine import MapClient
 from containermap.lock import apply_lock
 
+from tests.testbed.procs import alive, pids_with
+
 BASE = "local/busybox:latest"
 SLEEP = "sleep 100000"
 PREFIX = "h10"
@@ -267,29 +269,6 @@ def _link_state(name: str) -> str:
     return proc.stdout.split()[1] if proc.returncode == 0 and proc.stdout.split() else "absent"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _pids_with(program: bytes, marker: bytes) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                args = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(program) and any(marker in a for a in args):
-            pids.append(int(entry))
-    return pids
-
-
 class FaultEngine:
     """A dockerd of our own (own socket, data root, exec root, pidfile, bridge, containerd
     namespace); started, SIGKILLed and restarted by the fault tests, ended by pid."""
@@ -342,7 +321,7 @@ class FaultEngine:
             time.sleep(0.2)
 
     def _containerd(self) -> list[int]:
-        return [p for p in _pids_with(b"containerd", f"{FAULT_ROOT}/exec".encode()) if _alive(p)]
+        return [p for p in pids_with(b"containerd", f"{FAULT_ROOT}/exec".encode()) if alive(p)]
 
     def kill(self) -> None:
         """SIGKILL dockerd (a crash); its containerd is ended too, so a restart starts clean."""
@@ -368,7 +347,7 @@ class FaultEngine:
                     pid = int(fh.read().strip() or 0)
             except (OSError, ValueError):
                 continue
-            if not pid or not _alive(pid):
+            if not pid or not alive(pid):
                 os.unlink(pidfile)
         self.start()
 
@@ -389,7 +368,7 @@ class FaultEngine:
                 self.proc.kill()
                 self.proc.wait(10)
         self._end_containerd()
-        for pid in _pids_with(b"containerd-shim-runc-v2", FAULT_NS.encode()):
+        for pid in pids_with(b"containerd-shim-runc-v2", FAULT_NS.encode()):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -413,7 +392,7 @@ def fault_engine(api_client: docker.APIClient, base_image: str) -> Iterator[Faul
 
 def _fault_engine(api_client: docker.APIClient) -> Iterator[FaultEngine]:
     docker0_before = _link_state("docker0")
-    if _pids_with(b"dockerd", FAULT_SOCK.encode()):
+    if pids_with(b"dockerd", FAULT_SOCK.encode()):
         pytest.fail(
             f"a dockerd of an earlier, killed run still serves {FAULT_SOCK}: end it, then remove "
             f"{FAULT_ROOT} and {FAULT_DATA}",
@@ -454,7 +433,7 @@ def _fault_engine(api_client: docker.APIClient) -> Iterator[FaultEngine]:
         if docker0_after != docker0_before:
             # our engine never names docker0; other sessions' engines started with
             # ``--bridge none`` delete it, so this is reported, not counted as our leak
-            others = [p for p in _pids_with(b"dockerd", b"none") if p != os.getpid()]
+            others = [p for p in pids_with(b"dockerd", b"none") if p != os.getpid()]
             STATS.note(
                 f"docker0 changed during the fault tests: {docker0_before} -> {docker0_after} "
                 f"(dockerd with --bridge none running now: {others or 'none'})"

@@ -231,30 +231,46 @@ def _fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _engine_count_defect(exc: ActionError) -> bool:
+    """True if the only failure is the removal of a network to which the engine lists no
+    endpoint but still counts some (moby/moby#42119), as :mod:`containermap.apply` reports it."""
+    failed = [r for r in exc.results if not r.ok and not r.skipped]
+    return (
+        len(failed) == 1
+        and failed[0].step.kind == "remove_network"
+        and "still counts active endpoints" in (failed[0].error or "")
+        and "(endpoints listed: none)" in (failed[0].error or "")
+    )
+
+
+# rounds in which the engine may keep a phantom endpoint count (its defect, moby/moby#42119)
+# before the test fails: measured here, one round in about 20 with the parallel re-creates of
+# this test (before re-creates stopped containers on user-defined networks before renaming
+# them: one round in three)
+ENGINE_DEFECT_ROUNDS = 1
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    raises=ActionError,
-    reason="Docker engine defect (moby/moby#42119, dockerd 20.10 loses endpoint-count updates): "
-    "after parallel re-creation/removal of 100 containers the map network can keep a count > 0 "
-    "for good (inspect lists no endpoint; force-disconnects and 30 s of retries do not help), so "
-    "shutdown(remove_networks=True) fails with a clear error and the network is left until the "
-    "engine restarts. apply's _EndpointGuard (renames never run alongside starts/stops) made it "
-    "rarer: before, round 2 failed in 3/3 runs; with it 1 of 3 runs passed all 3 rounds and "
-    "the other 2 failed only in round 3",
-)
-def test_100_containers_reconverge_without_leaks(fault_env, rstats):
+def test_100_containers_reconverge_without_leaks(fault_env, fault_engine, rstats):
     """3 rounds of: converge 100 containers from nothing, a no-op converge, a forced
     re-creation of 20, shutdown with volumes and networks. After each round nothing of the
     map is left, and the process holds no more threads or file descriptors than after round 1.
     Runs on the private engine: a network the engine refuses to remove must not pile up on the
-    shared one."""
+    shared one.
+
+    dockerd 20.10 can keep a stale endpoint count of the map network after parallel starts
+    and stops (moby/moby#42119; docker-compose's ``down`` hits it too): removal then fails with
+    a clear error although no endpoint is left. Such a round is verified (no container of the
+    map left, and the network goes once the engine restarted and recounted), noted in the
+    summary, and tolerated in at most :data:`ENGINE_DEFECT_ROUNDS` round; any other failure,
+    or a second such round, fails the test."""
     rel_env = fault_env
     n = 100
     data = _wide_map(n)
     api = rel_env.api
     client = rel_env.client(data)
     baseline: tuple[int, int] | None = None
+    defects = 0
     for round_no in range(3):
         t0 = time.monotonic()
         result = client.run("update", max_workers=8)
@@ -269,9 +285,19 @@ def test_100_containers_reconverge_without_leaks(fault_env, rstats):
         try:
             client.run("shutdown", remove_attached=True, remove_networks=True)
         except ActionError as exc:
-            # counted as a leak by the fixture if the object outlives its cleanup as well
-            rstats.note(f"load round {round_no + 1}: shutdown failed: {exc}")
-            raise
+            if not _engine_count_defect(exc) or defects >= ENGINE_DEFECT_ROUNDS:
+                # counted as a leak by the fixture if the object outlives its cleanup as well
+                rstats.note(f"load round {round_no + 1}: shutdown failed: {exc}")
+                raise
+            defects += 1
+            assert api.containers(all=True, filters={"label": f"{labels.MAP}={rel_env.name}"}) == []
+            fault_engine.stop()
+            fault_engine.restart()
+            client.run("shutdown", remove_networks=True)  # it recounted: the network goes
+            rstats.note(
+                f"load round {round_no + 1}: the engine kept a phantom endpoint count of the map "
+                "network (moby/moby#42119); removed after an engine restart"
+            )
         left = rel_env.objects()
         for kind, names in left.items():
             for name in names:

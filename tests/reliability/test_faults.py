@@ -10,6 +10,7 @@ named-volume and bind data are intact (sha256 before/after).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -52,6 +53,23 @@ def eleven(host_dir: str | None = None, db_extra: dict | None = None, image: str
 
 def _running(api, name: str) -> int:
     return len(api.containers(filters={"label": f"{labels.MAP}={name}", "status": "running"}))
+
+
+def _crash_and_rerun(engine, worker, make_client, api, name: str, what: str, rstats) -> tuple[int, bool, int]:
+    """SIGKILL the engine while ``worker`` applies, restart it, then ONE plain ``update`` with a
+    new client (``make_client()``): (running after the restart, update ok, running after it)."""
+    engine.kill()
+    worker.join(120)
+    assert not worker.is_alive(), "the apply did not return after the engine died"
+    engine.restart()
+    before = _running(api, name)
+    try:
+        make_client().run("update")
+        ok = True
+    except ContainerMapError as exc:
+        ok = False
+        rstats.note(f"{what}: the one apply failed: {exc}")
+    return before, ok, _running(api, name)
 
 
 def _all(api, name: str) -> list[dict]:
@@ -113,18 +131,15 @@ def test_engine_killed_mid_startup_then_one_apply_converges(fault_engine, fault_
         while len(_all(api, name)) < 1 + target and time.monotonic() < deadline and worker.is_alive():
             time.sleep(0.02)
         created_at_kill = len(_all(api, name))
-        fault_engine.kill()
-        worker.join(120)
-        assert not worker.is_alive(), "the apply did not return after the engine died"
-        fault_engine.restart()
-        before = _running(api, name)
-        try:
-            trial_env.client(data).run("update")
-            ok = True
-        except ContainerMapError as exc:
-            ok = False
-            rstats.note(f"engine crash trial {trial + 1}: the one apply failed: {exc}")
-        running = _running(api, name)
+        before, ok, running = _crash_and_rerun(
+            fault_engine,
+            worker,
+            functools.partial(trial_env.client, data),
+            api,
+            name,
+            f"engine crash trial {trial + 1}",
+            rstats,
+        )
         counts.append(running)
         rstats.fault(ok and running == 11)
         rstats.note(
@@ -198,18 +213,15 @@ def test_engine_killed_mid_update_then_one_apply_converges(fault_engine, fault_e
         while progress() < target and time.monotonic() < deadline and worker.is_alive():
             time.sleep(0.02)
         at_kill = progress()
-        fault_engine.kill()
-        worker.join(120)
-        assert not worker.is_alive(), "the update did not return after the engine died"
-        fault_engine.restart()
-        before = _running(api, name)
-        try:
-            trial_env.client(new).run("update")
-            ok = True
-        except ContainerMapError as exc:
-            ok = False
-            rstats.note(f"engine crash in update, trial {trial + 1}: the one apply failed: {exc}")
-        running = _running(api, name)
+        before, ok, running = _crash_and_rerun(
+            fault_engine,
+            worker,
+            functools.partial(trial_env.client, new),
+            api,
+            name,
+            f"engine crash in update, trial {trial + 1}",
+            rstats,
+        )
         gens = {}
         for cname in CHANGED:
             envs = api.inspect_container(f"{name}.{cname}")["Config"]["Env"] or []

@@ -612,6 +612,8 @@ def test_stuck_containers_are_recreated_with_a_reason():
     plan = make_plan("startup", [desired(db)], {"__default__": state(dead)})
     assert kinds(plan) == [("recreate", "m.db")] and plan.steps[0].reason == "container is dead"
     assert plan.steps[0].params["old_state"] == "present" and plan.steps[0].params["old_id"] == dead.id
+    # the apply decides from these whether it may rename the old one running (bridge only)
+    assert plan.steps[0].params["old_networks"] == ["m.net"]
     # created but a network connect never happened (create interrupted half-way)
     half = observed_from(db, state="created", networks={})
     plan = make_plan("update", [desired(db)], {"__default__": state(half)})
@@ -836,3 +838,12 @@ def test_lazy_yaml_secret_survives_msgpack_and_resolves_to_a_secret():
     resolved = resolve_placeholders(data, salt_resolvers({}, {}), problems, "m", "", map_level=False)
     assert problems == [] and resolved["env"]["HOST"] == "db"
     assert isinstance(resolved["env"]["DB_PASSWORD"], Secret) and resolved["env"]["DB_PASSWORD"] == "hunter2"
+
+
+def test_running_renames_only_off_user_defined_networks():
+    """apply renames a RUNNING container only when it is on Docker's own networks: renaming a
+    running container corrupts the engine's endpoint count of its networks (moby#42119)."""
+    from containermap.apply import _renames_safely
+
+    assert _renames_safely([]) and _renames_safely(["bridge"]) and _renames_safely(("host",))
+    assert not _renames_safely(["bridge", "m.net"]) and not _renames_safely(["external_net"])
