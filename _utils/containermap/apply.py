@@ -479,25 +479,32 @@ class _Executor:
                     self._start(api, step, name, False)
                     return None, ("present", "running")
                 return "image unchanged after pull", None
-        temp = f"{name}{LEFTOVER_MARK}{old['Id'][:12]}"
-        stopped = old_running and not _renames_safely(old_networks)
-        if stopped:
+        # when the old one stops: before its rename, right before the new one starts (its
+        # fixed host ports or name are needed), or after that start (keeps serving longest)
+        if not old_running:
+            stop_at = None
+        elif not _renames_safely(old_networks):
+            stop_at = "rename"
+        elif spec.published_ports or step.params.get("unmanaged"):
+            stop_at = "start"
+        else:
+            stop_at = "started"
+        if stop_at == "rename":
             self._stop(api, old["Id"], spec.stop_timeout, spec)
-        api.rename(old["Id"], temp)
+        api.rename(old["Id"], f"{name}{LEFTOVER_MARK}{old['Id'][:12]}")
         try:
             new_id = self._create(api, spec)
         except Exception as exc:
             api.rename(old["Id"], name)
-            if stopped:
+            if stop_at == "rename":
                 api.start(old["Id"])
             raise _Restored(exc, "creating the new container failed; the old one was kept", step) from exc
-        stop_first = spec.published_ports or step.params.get("unmanaged")
         try:
-            if old_running and stop_first and not stopped:
+            if stop_at == "start":
                 self._stop(api, old["Id"], spec.stop_timeout, spec)
             if step.params.get("start", True):
                 api.start(new_id)
-            if old_running and not stop_first and not stopped:
+            if stop_at == "started":
                 self._stop(api, old["Id"], spec.stop_timeout, spec)
         except Exception as exc:
             self._rollback(api, new_id, old["Id"], name, old_running)
