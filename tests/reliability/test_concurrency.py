@@ -244,9 +244,8 @@ def _engine_count_defect(exc: ActionError) -> bool:
 
 
 # rounds in which the engine may keep a phantom endpoint count (its defect, moby/moby#42119)
-# before the test fails: measured here, one round in about 20 with the parallel re-creates of
-# this test (before re-creates stopped containers on user-defined networks before renaming
-# them: one round in three)
+# before the test fails: measured here, 2 of 36 rounds with the parallel re-creates of this test
+# (4 of 23 before re-creates stopped containers on user-defined networks before renaming them)
 ENGINE_DEFECT_ROUNDS = 1
 
 
