@@ -443,14 +443,15 @@ class _Executor:
 
     def do_restore(self, api: Any, step: Step) -> tuple[Any, Any]:
         spec = self.spec(step)
-        running = step.params.get("old_state") == "running"
-        if running and not _renames_safely(step.params.get("old_networks", ())):
-            # back under its name, in the state it was left in, without renaming it running
+        # back under its name, in the state it was left in, without renaming it running
+        restart = step.params.get("old_state") == "running" and not _renames_safely(
+            step.params.get("old_networks", ())
+        )
+        if restart:
             self._stop(api, step.params["old"], spec.stop_timeout, spec)
-            api.rename(step.params["old"], spec.name)
+        api.rename(step.params["old"], spec.name)
+        if restart:
             api.start(spec.name)
-        else:
-            api.rename(step.params["old"], spec.name)
         return None, ("absent", "present")
 
     def do_remove_leftover(self, api: Any, step: Step) -> tuple[Any, Any]:

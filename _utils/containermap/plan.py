@@ -884,8 +884,9 @@ class _Planner:
 
 
 def _replaced(current: ObservedContainer) -> dict[str, Any]:
-    """Parameters of a ``recreate`` step about the container it replaces, as observed (so the
-    apply needs no inspect to know which container and in which state)."""
+    """Parameters of a ``recreate`` or ``restore`` step about the container it replaces or puts
+    back, as observed (so the apply needs no inspect to know which container, its state and
+    its networks)."""
     return {
         "old_state": current.base_state,
         "old_id": current.id,
